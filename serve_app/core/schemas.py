@@ -1,0 +1,132 @@
+"""Request and response bodies of the HTTP API, and their parsing with clear typed errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+from serve_app.core.errors import InvalidInput, LimitExceeded, MalformedBody, UnsupportedMediaType
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmbedRequest(_Body):
+    """Sentences to embed."""
+
+    sentences: list[StrictStr] = Field(min_length=1, description="Non-empty texts, one embedding each.")
+
+
+class ClusterRequest(_Body):
+    """Sentences to group by meaning."""
+
+    sentences: list[StrictStr] = Field(min_length=1, description="Non-empty texts to group.")
+    num_clusters: Annotated[StrictInt, Field(ge=1)] | None = Field(
+        default=None, description="Cut into at most this many clusters instead of using the distance threshold."
+    )
+    min_cluster_size: Annotated[StrictInt, Field(ge=1)] = Field(
+        default=1, description="Clusters smaller than this are listed as unclustered."
+    )
+    distance_threshold: float | None = Field(
+        default=None, gt=0.0, le=2.0, description="Cosine distance at which merging stops (server default if null)."
+    )
+
+
+class EmbedResponse(_Body):
+    """L2-normalised float32 embeddings, in request order."""
+
+    embeddings: list[list[float]]
+    dimension: int
+    count: int
+
+
+class Member(_Body):
+    """A sentence by its position in the request."""
+
+    index: int
+    text: str
+
+
+class ClusterBody(_Body):
+    """One cluster: its size, the member closest to the centroid, and all members in request order."""
+
+    size: int
+    representative: Member
+    members: list[Member]
+
+
+class ClusterResponse(_Body):
+    """Clusters ordered by size, largest first; sentences in clusters below min_cluster_size are unclustered."""
+
+    clusters: list[ClusterBody]
+    unclustered: list[Member]
+
+
+class ErrorDetail(_Body):
+    code: str
+    message: str
+
+
+class ErrorResponse(_Body):
+    """Every error answer has this shape."""
+
+    error: ErrorDetail
+
+
+class HealthResponse(_Body):
+    status: str
+
+
+class ReadyResponse(_Body):
+    status: str
+    deployments: dict[str, str]
+
+
+B = TypeVar("B", bound=BaseModel)
+
+
+def check_json_content_type(content_type: str | None) -> None:
+    """Accept ``application/json`` (any charset parameter) or a ``+json`` suffix type."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        shown = content_type or "none"
+        raise UnsupportedMediaType(f"Content-Type must be application/json, got {shown}")
+
+
+def parse_json_body(model: type[B], body: bytes) -> B:
+    """Decode ``body`` as JSON and validate it against ``model``."""
+    if not body.strip():
+        raise MalformedBody("request body is empty; send a JSON object")
+    try:
+        data: Any = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedBody(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"request body must be a JSON object, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(_describe(exc)) from None
+
+
+def check_sentences(sentences: list[str], *, max_sentences: int, max_text_chars: int) -> None:
+    """Reject empty or whitespace-only texts and enforce the count and length limits."""
+    if len(sentences) > max_sentences:
+        raise LimitExceeded(f"too many sentences: {len(sentences)} > limit {max_sentences}")
+    for i, text in enumerate(sentences):
+        if not text.strip():
+            raise InvalidInput(f"sentences[{i}] is empty or whitespace only")
+        if len(text) > max_text_chars:
+            raise LimitExceeded(f"sentences[{i}] is {len(text)} characters long; the limit is {max_text_chars}")
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+        parts.append(f"{where or 'body'}: {err['msg']}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")

@@ -1,0 +1,63 @@
+"""Embedder: one sentence-transformers model per replica, dynamic batching across requests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+from ray import serve
+
+from serve_app.core.embedding import encode, load_sentence_model, split_rows
+from serve_app.deployments.resources import replica_cpus, torch_threads
+from serve_app.settings import EmbedderConfig, parse_settings
+
+logger = logging.getLogger("ray.serve")
+
+
+def _count_sentences(requests: list[list[str]]) -> int:
+    return sum(len(r) for r in requests)
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 1})
+class Embedder:
+    """Turns sentences into L2-normalised float32 vectors."""
+
+    def __init__(self, *, model_path: str | None = None) -> None:
+        self._threads = torch_threads(replica_cpus())
+        self._model = load_sentence_model(model_path, num_threads=self._threads)
+        self._dimension = int(self._model.get_embedding_dimension())
+        # One encode at a time, off the event loop, so health checks and queueing stay responsive.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
+        self._config = EmbedderConfig()
+        logger.info("Embedder loaded %s (dim %d, %d torch threads)", model_path or "default model",
+                    self._dimension, self._threads)
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        """Apply ``user_config``; unknown keys or bad values fail the deploy."""
+        self._config = parse_settings(EmbedderConfig, config, where="Embedder user_config")
+        self._embed_batch.set_max_batch_size(self._config.max_batch_size)
+        self._embed_batch.set_batch_wait_timeout_s(self._config.batch_wait_timeout_s)
+
+    def ready(self) -> dict[str, Any]:
+        """Answered only once the model is loaded (Serve routes to a replica after ``__init__``)."""
+        return {"dimension": self._dimension, "torch_threads": self._threads}
+
+    async def embed(self, sentences: list[str]) -> np.ndarray:
+        """Embed ``sentences``: small requests share a batch, large ones run on their own."""
+        if len(sentences) >= self._config.max_batch_size:
+            return await self._encode(sentences)
+        return await self._embed_batch(sentences)
+
+    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005, batch_size_fn=_count_sentences)
+    async def _embed_batch(self, requests: list[list[str]]) -> list[np.ndarray]:
+        flat = [s for request in requests for s in request]
+        vectors = await self._encode(flat)
+        return split_rows(vectors, [len(r) for r in requests])
+
+    async def _encode(self, sentences: list[str]) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        batch_size = self._config.encode_batch_size
+        return await loop.run_in_executor(self._executor, lambda: encode(self._model, sentences, batch_size=batch_size))

