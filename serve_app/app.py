@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from ray.serve import Application
+from ray.serve import Application, Deployment
 
 from serve_app.deployments.clusterer import Clusterer
 from serve_app.deployments.embedder import Embedder
@@ -18,6 +18,7 @@ from serve_app.settings import AppArgs, parse_settings
 def build_app(args: dict[str, Any] | None = None) -> Application:
     """Validate the application ``args`` and bind Embedder and Clusterer into the Ingress."""
     app_args = parse_settings(AppArgs, args, where="application args")
-    embedder = Embedder.bind(model_path=app_args.embedder_model_path)
-    clusterer = Clusterer.bind()
-    return Ingress.bind(embedder, clusterer)
+    # @serve.deployment turns each class into a Deployment; mypy only sees the class, hence the casts.
+    embedder = cast(Deployment, Embedder).bind(model_path=app_args.embedder_model_path)
+    clusterer = cast(Deployment, Clusterer).bind()
+    return cast(Deployment, Ingress).bind(embedder, clusterer)

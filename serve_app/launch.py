@@ -36,7 +36,9 @@ def check_user_configs(config: ServeDeploySchema) -> None:
         for dep in app.deployments:
             model = DEPLOYMENT_CONFIGS.get(dep.name)
             if model is None:
-                raise ValueError(f"unknown deployment {dep.name!r} in {app.name}; known: {sorted(DEPLOYMENT_CONFIGS)}")
+                raise ValueError(
+                    f"unknown deployment {dep.name!r} in {app.name}; known: {sorted(DEPLOYMENT_CONFIGS)}"
+                )
             user_config = dep.user_config if isinstance(dep.user_config, dict) else None
             parse_settings(model, user_config, where=f"{dep.name} user_config")
 

@@ -44,13 +44,33 @@ class Route:
 JSON_ERRORS = (400, 413, 415, 422, 503)
 
 ROUTES: tuple[Route, ...] = (
-    Route("/v1/embed", "POST", "embed", "Embed sentences (L2-normalised float32 vectors)",
-          EmbedResponse, EmbedRequest, JSON_ERRORS),
-    Route("/v1/cluster", "POST", "cluster", "Group sentences with similar meaning",
-          ClusterResponse, ClusterRequest, JSON_ERRORS),
+    Route(
+        "/v1/embed",
+        "POST",
+        "embed",
+        "Embed sentences (L2-normalised float32 vectors)",
+        EmbedResponse,
+        EmbedRequest,
+        JSON_ERRORS,
+    ),
+    Route(
+        "/v1/cluster",
+        "POST",
+        "cluster",
+        "Group sentences with similar meaning",
+        ClusterResponse,
+        ClusterRequest,
+        JSON_ERRORS,
+    ),
     Route("/healthz", "GET", "healthz", "Liveness: the ingress answers", HealthResponse),
-    Route("/readyz", "GET", "readyz", "Readiness: 200 only when every deployment answers", ReadyResponse,
-          errors=(503,)),
+    Route(
+        "/readyz",
+        "GET",
+        "readyz",
+        "Readiness: 200 only when every deployment answers",
+        ReadyResponse,
+        errors=(503,),
+    ),
     Route("/openapi.json", "GET", "openapi", "This OpenAPI 3 document", None),
 )
 

@@ -12,6 +12,7 @@ from scipy.spatial.distance import pdist
 from serve_app.core.errors import InvalidInput
 
 Linkage = Literal["average", "complete", "single"]
+FixedCountLinkage = Literal["ward", "average", "complete"]
 
 
 @dataclass(frozen=True)
@@ -33,28 +34,38 @@ class Clustering:
 def cluster_embeddings(
     embeddings: np.ndarray,
     *,
-    distance_threshold: float = 0.6,
+    distance_threshold: float = 0.8,
     num_clusters: int | None = None,
     min_cluster_size: int = 1,
     method: Linkage = "average",
+    num_clusters_method: FixedCountLinkage = "ward",
 ) -> Clustering:
     """Group rows of ``embeddings`` by cosine distance.
 
-    Without ``num_clusters``, merging stops at ``distance_threshold`` (cosine distance, 0..2), so the
-    number of groups comes from the data. With ``num_clusters``, the dendrogram is cut into at most
-    that many groups. Groups smaller than ``min_cluster_size`` are reported as ``unclustered``.
+    Without ``num_clusters``, ``method`` linkage merges until the cosine distance between groups
+    (0..2) reaches ``distance_threshold``, so the number of groups comes from the data. With
+    ``num_clusters``, a ``num_clusters_method`` dendrogram (Ward on the unit vectors by default,
+    which balances cluster sizes) is cut into at most that many groups. Groups smaller than
+    ``min_cluster_size`` are reported as ``unclustered``.
     The result is a pure function of the input: identical input gives identical output.
     """
     vectors = _validated(embeddings)
     n = vectors.shape[0]
     if num_clusters is not None and not 1 <= num_clusters <= n:
-        raise InvalidInput(f"num_clusters must be between 1 and the number of sentences ({n}), got {num_clusters}")
+        raise InvalidInput(
+            f"num_clusters must be between 1 and the number of sentences ({n}), got {num_clusters}"
+        )
     if min_cluster_size < 1:
         raise InvalidInput(f"min_cluster_size must be at least 1, got {min_cluster_size}")
     if not 0.0 < distance_threshold <= 2.0:
         raise InvalidInput(f"distance_threshold must be in (0, 2], got {distance_threshold}")
 
-    labels = _labels(vectors, distance_threshold=distance_threshold, num_clusters=num_clusters, method=method)
+    labels = _labels(
+        vectors,
+        distance_threshold=distance_threshold,
+        num_clusters=num_clusters,
+        method=num_clusters_method if num_clusters is not None else method,
+    )
     groups = [tuple(int(i) for i in np.flatnonzero(labels == label)) for label in np.unique(labels)]
     kept = [g for g in groups if len(g) >= min_cluster_size]
     left_out = sorted(i for g in groups if len(g) < min_cluster_size for i in g)
@@ -76,14 +87,17 @@ def _validated(embeddings: np.ndarray) -> np.ndarray:
 
 
 def _labels(
-    vectors: np.ndarray, *, distance_threshold: float, num_clusters: int | None, method: Linkage
+    vectors: np.ndarray, *, distance_threshold: float, num_clusters: int | None, method: str
 ) -> np.ndarray:
     n = vectors.shape[0]
     if n == 1:
         return np.zeros(1, dtype=np.int64)
-    # Rows are unit length, so cosine distance is 1 - dot product; clip rounding noise below zero.
-    distances = np.clip(pdist(vectors, metric="cosine"), 0.0, 2.0)
-    tree = linkage(distances, method=method)
+    if method == "ward":
+        # Ward needs Euclidean observations; on unit vectors that ranks pairs exactly as cosine does.
+        tree = linkage(vectors, method="ward")
+    else:
+        # Cosine distance of unit rows; clip rounding noise into [0, 2].
+        tree = linkage(np.clip(pdist(vectors, metric="cosine"), 0.0, 2.0), method=method)
     if num_clusters is not None:
         return np.asarray(fcluster(tree, t=num_clusters, criterion="maxclust"))
     return np.asarray(fcluster(tree, t=distance_threshold, criterion="distance"))

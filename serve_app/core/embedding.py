@@ -35,7 +35,9 @@ def load_sentence_model(model_path: str | Path | None = None, *, num_threads: in
 
     path = Path(model_path) if model_path is not None else default_model_path()
     if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
-        raise ModelUnavailable(f"no sentence-transformers model at {path} (expected modules.json or config.json)")
+        raise ModelUnavailable(
+            f"no sentence-transformers model at {path} (expected modules.json or config.json)"
+        )
     torch.set_num_threads(max(1, num_threads))
     model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
     model.eval()

@@ -25,13 +25,17 @@ class ClusterRequest(_Body):
 
     sentences: list[StrictStr] = Field(min_length=1, description="Non-empty texts to group.")
     num_clusters: Annotated[StrictInt, Field(ge=1)] | None = Field(
-        default=None, description="Cut into at most this many clusters instead of using the distance threshold."
+        default=None,
+        description="Cut into at most this many clusters instead of using the distance threshold.",
     )
     min_cluster_size: Annotated[StrictInt, Field(ge=1)] = Field(
         default=1, description="Clusters smaller than this are listed as unclustered."
     )
     distance_threshold: float | None = Field(
-        default=None, gt=0.0, le=2.0, description="Cosine distance at which merging stops (server default if null)."
+        default=None,
+        gt=0.0,
+        le=2.0,
+        description="Cosine distance at which merging stops (server default if null).",
     )
 
 
@@ -59,7 +63,7 @@ class ClusterBody(_Body):
 
 
 class ClusterResponse(_Body):
-    """Clusters ordered by size, largest first; sentences in clusters below min_cluster_size are unclustered."""
+    """Clusters by size, largest first; members of clusters below min_cluster_size are unclustered."""
 
     clusters: list[ClusterBody]
     unclustered: list[Member]
@@ -120,7 +124,9 @@ def check_sentences(sentences: list[str], *, max_sentences: int, max_text_chars:
         if not text.strip():
             raise InvalidInput(f"sentences[{i}] is empty or whitespace only")
         if len(text) > max_text_chars:
-            raise LimitExceeded(f"sentences[{i}] is {len(text)} characters long; the limit is {max_text_chars}")
+            raise LimitExceeded(
+                f"sentences[{i}] is {len(text)} characters long; the limit is {max_text_chars}"
+            )
 
 
 def _describe(exc: ValidationError) -> str:

@@ -23,7 +23,7 @@ class Clusterer:
         self._config = parse_settings(ClustererConfig, config, where="Clusterer user_config")
 
     def ready(self) -> dict[str, Any]:
-        return {"distance_threshold": self._config.distance_threshold, "linkage": self._config.linkage}
+        return self._config.model_dump()
 
     def cluster(
         self,
@@ -40,4 +40,5 @@ class Clusterer:
             num_clusters=num_clusters,
             min_cluster_size=min_cluster_size,
             method=self._config.linkage,
+            num_clusters_method=self._config.num_clusters_linkage,
         )

