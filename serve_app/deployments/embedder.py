@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import time
 from typing import Any
 
 import numpy as np
 from ray import serve
+from ray.util import metrics
 
 from serve_app.core.embedding import encode, load_sentence_model, split_rows
 from serve_app.core.errors import ModelUnavailable
@@ -35,8 +36,12 @@ class Embedder:
                 f"model at {model_path or 'default path'} does not report its embedding size"
             )
         self._dimension = int(dimension)
-        # One encode at a time, off the event loop, so health checks and queueing stay responsive.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
+        self._encode_seconds = metrics.Histogram(
+            "serve_app_embedder_encode_seconds",
+            description="Model time per encode call (one batch or one chunk of a large request).",
+            boundaries=[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+        )
+        self._encoded = metrics.Counter("serve_app_embedder_sentences", description="Sentences embedded.")
         self._config = EmbedderConfig()
         logger.info(
             "Embedder loaded %s (dim %d, %d torch threads)",
@@ -69,8 +74,16 @@ class Embedder:
         return split_rows(vectors, [len(r) for r in requests])
 
     async def _encode(self, sentences: list[str]) -> np.ndarray:
-        loop = asyncio.get_running_loop()
-        batch_size = self._config.encode_batch_size
-        return await loop.run_in_executor(
-            self._executor, lambda: encode(self._model, sentences, batch_size=batch_size)
-        )
+        # Encoding runs on the replica's event loop, one chunk at a time, yielding between chunks.
+        # (An executor thread looked nicer but starved the loop of the GIL: batches never formed and
+        # throughput halved. Chunking keeps health checks answered during a 10,000-sentence request.)
+        step = self._config.encode_batch_size
+        parts = []
+        for start in range(0, len(sentences), step):
+            if start:
+                await asyncio.sleep(0)
+            began = time.perf_counter()
+            parts.append(encode(self._model, sentences[start : start + step], batch_size=step))
+            self._encode_seconds.observe(time.perf_counter() - began)
+            self._encoded.inc(len(parts[-1]))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
