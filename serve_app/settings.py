@@ -56,6 +56,18 @@ class ClustererConfig(_Strict):
     num_clusters_linkage: Literal["ward", "average", "complete"] = "ward"
 
 
+class DetectorConfig(_Strict):
+    """``user_config`` of the Detector deployment."""
+
+    # Detections below this score are dropped.
+    score_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    # At most this many regions per page (best scores first).
+    max_detections: int = Field(default=100, ge=1, le=1000)
+    # Pages batched per call of the model loop (they still run one at a time: bounded memory).
+    max_batch_size: int = Field(default=4, ge=1, le=64)
+    batch_wait_timeout_s: float = Field(default=0.01, ge=0.0, le=1.0)
+
+
 class IngressConfig(_Strict):
     """``user_config`` of the Ingress deployment: request limits and probe timing."""
 
@@ -69,6 +81,7 @@ class IngressConfig(_Strict):
 DEPLOYMENT_CONFIGS: dict[str, type[_Strict]] = {
     "Embedder": EmbedderConfig,
     "Clusterer": ClustererConfig,
+    "Detector": DetectorConfig,
     "Ingress": IngressConfig,
 }
 

@@ -15,5 +15,5 @@ def replica_cpus(default: float = 1.0) -> float:
 
 
 def torch_threads(cpus: float) -> int:
-    """Intra-op threads for a replica with ``cpus`` CPUs: at least one, never more than it was given."""
-    return max(1, math.floor(cpus + 1e-9))
+    """Intra-op threads for a replica with ``cpus`` CPUs: the nearest whole number, at least one."""
+    return max(1, math.floor(cpus + 0.5))

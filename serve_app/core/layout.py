@@ -1,0 +1,122 @@
+"""Layout regions: post-processing of raw detections and box matching (pure numpy, no Ray, no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from serve_app.core.errors import InvalidInput
+
+LABELS: tuple[str, ...] = ("text", "title", "list", "table", "figure")  # PubLayNet order, class ids 0..4
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
+@dataclass(frozen=True)
+class Region:
+    """One detected layout region: label, score, box in pixels and in PDF points."""
+
+    label: str
+    score: float
+    box_px: Box
+    box_pt: Box
+
+
+def to_regions(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    classes: np.ndarray,
+    *,
+    image_size: tuple[int, int],
+    points_per_pixel: float,
+    score_threshold: float = 0.5,
+    max_detections: int = 100,
+) -> list[Region]:
+    """Turn raw detections (N x 4 pixel boxes, scores, class ids) into regions.
+
+    Keeps detections with ``score >= score_threshold``, at most ``max_detections`` of the best scores,
+    clips boxes to the image (``image_size`` is height, width), drops empty ones and orders the result
+    top-to-bottom, then left-to-right.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    classes = np.asarray(classes).reshape(-1)
+    if not len(boxes) == len(scores) == len(classes):
+        raise InvalidInput(
+            f"detections disagree in length: {len(boxes)} boxes, {len(scores)} scores, {len(classes)}"
+        )
+    if points_per_pixel <= 0:
+        raise InvalidInput(f"points_per_pixel must be positive, got {points_per_pixel}")
+    height, width = image_size
+    order = np.argsort(-scores, kind="stable")
+    kept: list[Region] = []
+    for i in order:
+        if scores[i] < score_threshold or len(kept) >= max_detections:
+            break
+        x0, y0, x1, y1 = np.clip(boxes[i], 0, [width, height, width, height])
+        label_id = int(classes[i])
+        if x1 <= x0 or y1 <= y0 or not 0 <= label_id < len(LABELS):
+            continue
+        px = (float(x0), float(y0), float(x1), float(y1))
+        pt = (
+            px[0] * points_per_pixel,
+            px[1] * points_per_pixel,
+            px[2] * points_per_pixel,
+            px[3] * points_per_pixel,
+        )
+        kept.append(Region(label=LABELS[label_id], score=float(scores[i]), box_px=px, box_pt=pt))
+    kept.sort(key=lambda r: (round(r.box_px[1]), r.box_px[0]))
+    return kept
+
+
+def check_page_image(image: object) -> None:
+    """Raise ``InvalidInput`` unless ``image`` is a non-empty H x W x 3 uint8 array."""
+    ok = isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
+    if not ok or min(image.shape[:2]) == 0:  # type: ignore[union-attr]
+        described = f"{type(image).__name__} {getattr(image, 'shape', '')} {getattr(image, 'dtype', '')}"
+        raise InvalidInput(f"a page image must be an H x W x 3 uint8 array, got {described.strip()}")
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of boxes ``a`` (N x 4) and ``b`` (M x 4) in x0, y0, x1, y1 form."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def matched_fraction(
+    truth: list[tuple[str, Box]], predicted: list[tuple[str, Box]], *, iou_threshold: float = 0.5
+) -> float:
+    """Fraction of ground-truth boxes matched one-to-one by a same-label prediction at IoU >= threshold.
+
+    Greedy matching by descending IoU; each prediction matches at most one ground-truth box.
+    """
+    if not truth:
+        return 1.0
+    matched = 0
+    for label in {lab for lab, _ in truth}:
+        gt = np.array([box for lab, box in truth if lab == label])
+        pr = np.array([box for lab, box in predicted if lab == label]).reshape(-1, 4)
+        if len(pr) == 0:
+            continue
+        ious = iou_matrix(gt, pr)
+        pairs = sorted(((ious[i, j], i, j) for i in range(len(gt)) for j in range(len(pr))), reverse=True)
+        used_gt: set[int] = set()
+        used_pr: set[int] = set()
+        for iou, i, j in pairs:
+            if iou < iou_threshold:
+                break
+            if i not in used_gt and j not in used_pr:
+                used_gt.add(i)
+                used_pr.add(j)
+        matched += len(used_gt)
+    return matched / len(truth)

@@ -1,0 +1,1 @@
+"""Training-data tooling for the layout detector (synthetic PubLayNet-style pages)."""

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from serve_app.core.errors import InvalidInput
+from serve_app.core.layout import LABELS, check_page_image, iou_matrix, matched_fraction, to_regions
+
+
+def test_to_regions_filters_orders_and_converts() -> None:
+    boxes = np.array(
+        [[10, 200, 110, 260], [10, 20, 300, 40], [5, 5, 6, 6], [50, 100, 700, 150]], dtype=np.float32
+    )
+    scores = np.array([0.9, 0.8, 0.3, 0.7])
+    classes = np.array([4, 1, 0, 0])
+    regions = to_regions(
+        boxes, scores, classes, image_size=(400, 600), points_per_pixel=0.5, score_threshold=0.5
+    )
+    assert [r.label for r in regions] == ["title", "text", "figure"]  # top to bottom; low score dropped
+    text = regions[1]
+    assert text.box_px == (50.0, 100.0, 600.0, 150.0)  # clipped to the image width
+    assert text.box_pt == (25.0, 50.0, 300.0, 75.0)
+    assert text.score == pytest.approx(0.7)
+
+
+def test_max_detections_keeps_best_scores() -> None:
+    boxes = np.array([[0, i * 10, 10, i * 10 + 5] for i in range(5)], dtype=np.float32)
+    regions = to_regions(
+        boxes,
+        np.array([0.6, 0.9, 0.7, 0.95, 0.8]),
+        np.zeros(5),
+        image_size=(100, 100),
+        points_per_pixel=1.0,
+        max_detections=2,
+    )
+    assert sorted(r.score for r in regions) == pytest.approx([0.9, 0.95])
+
+
+def test_empty_and_degenerate_detections() -> None:
+    assert (
+        to_regions(np.zeros((0, 4)), np.zeros(0), np.zeros(0), image_size=(10, 10), points_per_pixel=1) == []
+    )
+    outside = to_regions(
+        np.array([[20, 20, 30, 30]]), np.array([0.9]), np.array([0]), image_size=(10, 10), points_per_pixel=1
+    )
+    assert outside == []
+    with pytest.raises(InvalidInput, match="disagree"):
+        to_regions(np.zeros((2, 4)), np.zeros(1), np.zeros(2), image_size=(10, 10), points_per_pixel=1)
+
+
+def test_labels_are_publaynet_order() -> None:
+    assert LABELS == ("text", "title", "list", "table", "figure")
+
+
+def test_iou_matrix() -> None:
+    ious = iou_matrix(
+        np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
+    )
+    np.testing.assert_allclose(ious, [[1.0, 50 / 150, 0.0]])
+
+
+def test_matched_fraction_needs_label_and_iou_one_to_one() -> None:
+    truth = [("text", (0, 0, 10, 10)), ("text", (0, 20, 10, 30)), ("title", (0, 40, 10, 45))]
+    predicted = [("text", (0, 0, 10, 10)), ("text", (0, 1, 10, 11)), ("list", (0, 40, 10, 45))]
+    # Two predictions overlap the first text box, each matches at most one box; the title's label is wrong.
+    assert matched_fraction(truth, predicted) == pytest.approx(1 / 3)
+    assert matched_fraction(truth, [(lab, box) for lab, box in truth]) == 1.0
+    assert matched_fraction([], predicted) == 1.0
+
+
+def test_check_page_image() -> None:
+    check_page_image(np.zeros((4, 5, 3), dtype=np.uint8))
+    for bad in (
+        np.zeros((4, 5), np.uint8),
+        np.zeros((4, 5, 3), np.float32),
+        np.zeros((0, 5, 3), np.uint8),
+        b"png",
+    ):
+        with pytest.raises(InvalidInput, match="H x W x 3 uint8"):
+            check_page_image(bad)
