@@ -6,6 +6,10 @@ set -uo pipefail
 tier="$1"; shift
 allow_empty=0
 if [[ "${1:-}" == "--allow-empty" ]]; then allow_empty=1; shift; fi
+if [[ $allow_empty -eq 1 ]] && [[ -z "$(find "$tier" -name 'test_*.py' -print -quit 2>/dev/null)" ]]; then
+  echo "pytest: $tier has no test files yet; skipped (allowed for this tier)"
+  exit 0
+fi
 .venv/bin/python -m pytest "$tier" "$@"
 rc=$?
 if [[ $rc -eq 5 ]]; then
