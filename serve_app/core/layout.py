@@ -72,10 +72,16 @@ def to_regions(
 
 def check_page_image(image: object) -> None:
     """Raise ``InvalidInput`` unless ``image`` is a non-empty H x W x 3 uint8 array."""
-    ok = isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
-    if not ok or min(image.shape[:2]) == 0:  # type: ignore[union-attr]
-        described = f"{type(image).__name__} {getattr(image, 'shape', '')} {getattr(image, 'dtype', '')}"
-        raise InvalidInput(f"a page image must be an H x W x 3 uint8 array, got {described.strip()}")
+    if (
+        isinstance(image, np.ndarray)
+        and image.ndim == 3
+        and image.shape[2] == 3
+        and image.dtype == np.uint8
+        and min(image.shape[:2]) > 0
+    ):
+        return
+    described = f"{type(image).__name__} {getattr(image, 'shape', '')} {getattr(image, 'dtype', '')}"
+    raise InvalidInput(f"a page image must be an H x W x 3 uint8 array, got {described.strip()}")
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -87,9 +87,12 @@ async def _http_error(_: Request, exc: Exception) -> Response:
 class Ingress:
     """HTTP routes of ``serve_app.core.api.ROUTES``, served by Starlette inside a Serve replica."""
 
-    def __init__(self, embedder: DeploymentHandle, clusterer: DeploymentHandle) -> None:
+    def __init__(
+        self, embedder: DeploymentHandle, clusterer: DeploymentHandle, detector: DeploymentHandle
+    ) -> None:
         self._embedder = embedder
         self._clusterer = clusterer
+        self._detector = detector
         self._config = IngressConfig()
         self._openapi = openapi_document(title="serve_app", version=serve_app.__version__)
 
@@ -150,10 +153,9 @@ class Ingress:
         return JSONResponse({"status": "ok"})
 
     async def readyz(self, request: Request) -> Response:
-        names = ("Embedder", "Clusterer")
-        results = await asyncio.gather(
-            *(self._probe(h) for h in (self._embedder, self._clusterer)), return_exceptions=False
-        )
+        handles = {"Embedder": self._embedder, "Clusterer": self._clusterer, "Detector": self._detector}
+        names = tuple(handles)
+        results = await asyncio.gather(*(self._probe(h) for h in handles.values()))
         states = dict(zip(names, results, strict=True))
         ready = all(s == "ready" for s in states.values())
         return JSONResponse(

@@ -20,7 +20,10 @@ def test_healthz(http: httpx.Client) -> None:
 def test_readyz_reports_every_deployment(http: httpx.Client) -> None:
     response = http.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "deployments": {"Embedder": "ready", "Clusterer": "ready"}}
+    assert response.json() == {
+        "status": "ready",
+        "deployments": {"Embedder": "ready", "Clusterer": "ready", "Detector": "ready"},
+    }
 
 
 def test_openapi_served_matches_routes(http: httpx.Client) -> None:

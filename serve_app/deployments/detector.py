@@ -1,0 +1,102 @@
+"""Detector: one detectron2 layout model per replica; page images arrive as Ray object references."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray
+from ray import serve
+from ray.util import metrics
+
+from serve_app.core.errors import InvalidInput
+from serve_app.core.layout import Region, check_page_image, to_regions
+from serve_app.deployments.resources import replica_cpus, torch_threads
+from serve_app.settings import DetectorConfig, parse_settings
+
+logger = logging.getLogger("ray.serve")
+
+
+@dataclass(frozen=True)
+class PageImage:
+    """A rendered page: ``image`` is an ObjectRef to an H x W x 3 uint8 RGB array in the object store.
+
+    The reference is nested in this record on purpose: Ray does not resolve nested references, so the
+    pixels stay in the object store until a Detector replica reads them (zero-copy on the same node).
+    The caller must keep the reference alive (its owner must not exit) until the answer arrives.
+    """
+
+    image: ray.ObjectRef
+    points_per_pixel: float = 1.0
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 1})
+class Detector:
+    """Finds layout regions (text, title, list, table, figure) on page images."""
+
+    def __init__(self, *, model_dir: str | None = None) -> None:
+        from serve_app.training.predictor import LayoutPredictor
+
+        self._threads = torch_threads(replica_cpus())
+        self._predictor = LayoutPredictor(Path(model_dir) if model_dir else None, num_threads=self._threads)
+        self._config = DetectorConfig()
+        self._seconds = metrics.Histogram(
+            "serve_app_detector_page_seconds",
+            description="Model time per page.",
+            boundaries=[0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0],
+        )
+        self._pages = metrics.Counter("serve_app_detector_pages", description="Pages detected.")
+        logger.info("Detector loaded %s (%d torch threads)", model_dir or "shipped model", self._threads)
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        """Apply ``user_config``; unknown keys or bad values fail the deploy."""
+        self._config = parse_settings(DetectorConfig, config, where="Detector user_config")
+        self._detect_batch.set_max_batch_size(self._config.max_batch_size)  # type: ignore[attr-defined]
+        self._detect_batch.set_batch_wait_timeout_s(self._config.batch_wait_timeout_s)  # type: ignore[attr-defined]
+
+    def ready(self) -> dict[str, Any]:
+        return {"torch_threads": self._threads, **self._config.model_dump()}
+
+    async def detect(self, page: PageImage) -> list[Region]:
+        """Regions found on one page, best-scoring first within reading order (top to bottom)."""
+        if not isinstance(page, PageImage):
+            raise InvalidInput(f"detect expects a PageImage, got {type(page).__name__}")
+        outcome = await self._detect_batch(page)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.01)
+    async def _detect_batch(self, pages: list[PageImage]) -> list[list[Region] | BaseException]:
+        # Batched across callers, but pages run one at a time (detectron2 memory grows with the batch).
+        # A bad page fails only its own caller: errors are returned per page, not raised for the batch.
+        results: list[list[Region] | BaseException] = []
+        for page in pages:
+            try:
+                image = await page.image  # zero-copy read from the object store on this node
+                results.append(self._detect_one(image, page.points_per_pixel))
+            except Exception as exc:
+                results.append(exc)
+            await asyncio.sleep(0)
+        return results
+
+    def _detect_one(self, image: np.ndarray, points_per_pixel: float) -> list[Region]:
+        check_page_image(image)
+        began = time.perf_counter()
+        boxes, scores, classes = self._predictor.predict(image)
+        self._seconds.observe(time.perf_counter() - began)
+        self._pages.inc()
+        return to_regions(
+            boxes,
+            scores,
+            classes,
+            image_size=(image.shape[0], image.shape[1]),
+            points_per_pixel=points_per_pixel,
+            score_threshold=self._config.score_threshold,
+            max_detections=self._config.max_detections,
+        )

@@ -1,0 +1,307 @@
+"""Evaluate the layout detector: COCO mAP on held-out synthetic pages, and text-block coverage on real PDFs.
+
+Synthetic: a fresh set from a seed the training set did not use, COCO AP@[.5:.95], AP50, AP75 and per-class
+AP (pycocotools), plus recall of ground-truth regions matched one-to-one at IoU 0.5 by detections scoring
+at least 0.5 (``serve_app.core.layout.matched_fraction``).
+
+Real PDFs (no ground truth here): the fraction of PyMuPDF's own text blocks on each page that a detected
+text/title/list region covers at IoU >= 0.5. This is a proxy, not an AP: PyMuPDF's block segmentation is
+not PubLayNet's, but a detector that learned only synthetic artefacts scores poorly on it.
+
+CLI::
+
+    python -m serve_app.training.evaluate --model models/layout_detector --pages 200 --seed 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pymupdf
+from PIL import Image
+
+from serve_app.core.layout import LABELS, iou_matrix, matched_fraction, to_regions
+from serve_app.training import synth
+from serve_app.training.predictor import DEFAULT_MODEL_DIR, WEIGHTS_FILE, LayoutPredictor
+
+REPO = Path(__file__).resolve().parents[2]
+PAGES_PER_DOC = 4
+TEXT_LIKE = ("text", "title", "list")
+REAL_PDF_ROOTS: tuple[str, ...] = ("/usr/share", sys.prefix)
+MAX_PDF_BYTES = 5 * 1024 * 1024
+
+
+# ------------------------------------------------------------------------------------------ synthetic
+
+
+def heldout_dataset(root: Path, *, seed: int, pages: int, dpi: int) -> Path:
+    """COCO json of a held-out synthetic set with at least ``pages`` pages (generated unless present)."""
+    path = root / "annotations.json"
+    if path.is_file():
+        return path
+    docs = math.ceil(pages / PAGES_PER_DOC)
+    return synth.write_dataset(root, seed=seed, num_docs=docs, pages_per_doc=PAGES_PER_DOC, dpi=dpi)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def predict_dataset(
+    predictor: LayoutPredictor, coco: dict[str, Any], root: Path
+) -> tuple[list[dict[str, Any]], dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]], float]:
+    """Run the predictor on every image; return COCO-format detections, raw outputs and s/page."""
+    results: list[dict[str, Any]] = []
+    raw: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    start = time.perf_counter()
+    for img in coco["images"]:
+        boxes, scores, classes = predictor.predict(read_rgb(root / img["file_name"]))
+        raw[img["id"]] = (boxes, scores, classes)
+        for box, score, cls in zip(boxes.tolist(), scores.tolist(), classes.tolist(), strict=True):
+            x0, y0, x1, y1 = box
+            results.append(
+                {
+                    "image_id": img["id"],
+                    "category_id": int(cls) + 1,
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "score": float(score),
+                }
+            )
+    seconds = (time.perf_counter() - start) / max(len(coco["images"]), 1)
+    return results, raw, seconds
+
+
+def coco_ap(json_path: Path, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """COCO box AP, AP50, AP75 and per-class AP / AP50 with pycocotools (pure Python evaluation)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    if not results:
+        return {
+            "AP": 0.0,
+            "AP50": 0.0,
+            "AP75": 0.0,
+            "per_class": {k: {"AP": 0.0, "AP50": 0.0} for k in LABELS},
+        }
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(json_path))
+        dt = gt.loadRes(results)
+        ev = COCOeval(gt, dt, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    precision = ev.eval["precision"]  # [iou thresholds, recall, class, area, max dets]
+    per_class: dict[str, dict[str, float]] = {}
+    for k, cat_id in enumerate(ev.params.catIds):
+        name = LABELS[cat_id - 1]
+        p_all = precision[:, :, k, 0, -1]
+        p_50 = precision[0, :, k, 0, -1]
+        per_class[name] = {"AP": _mean_valid(p_all), "AP50": _mean_valid(p_50)}
+    stats = ev.stats
+    return {"AP": float(stats[0]), "AP50": float(stats[1]), "AP75": float(stats[2]), "per_class": per_class}
+
+
+def _mean_valid(values: np.ndarray) -> float:
+    valid = values[values > -1]
+    return float(valid.mean()) if valid.size else float("nan")
+
+
+def region_recall(
+    coco: dict[str, Any], raw: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]], *, score_threshold: float
+) -> float:
+    """Fraction of all ground-truth regions matched (same label, IoU >= 0.5) by a kept detection."""
+    truth_by_image: dict[int, list[tuple[str, tuple[float, float, float, float]]]] = {
+        img["id"]: [] for img in coco["images"]
+    }
+    for ann in coco["annotations"]:
+        x, y, w, h = ann["bbox"]
+        truth_by_image[ann["image_id"]].append((LABELS[ann["category_id"] - 1], (x, y, x + w, y + h)))
+    matched = total = 0.0
+    for img in coco["images"]:
+        truth = truth_by_image[img["id"]]
+        boxes, scores, classes = raw[img["id"]]
+        regions = to_regions(
+            boxes,
+            scores,
+            classes,
+            image_size=(img["height"], img["width"]),
+            points_per_pixel=1.0,
+            score_threshold=score_threshold,
+        )
+        predicted = [(r.label, r.box_px) for r in regions]
+        matched += matched_fraction(truth, predicted, iou_threshold=0.5) * len(truth)
+        total += len(truth)
+    return matched / total if total else 1.0
+
+
+# ------------------------------------------------------------------------------------------- real PDFs
+
+
+def find_real_pdfs(roots: Sequence[str], *, exclude: Sequence[Path]) -> list[Path]:
+    """PDFs under ``roots`` (smaller than 5 MB) that this project did not write."""
+    excluded = [p.resolve() for p in exclude]
+    found: set[Path] = set()
+    for root in roots:
+        for dirpath, _dirs, files in os.walk(root):
+            for name in files:
+                path = Path(dirpath, name).resolve()
+                if not name.lower().endswith(".pdf") or any(path.is_relative_to(e) for e in excluded):
+                    continue
+                with contextlib.suppress(OSError):
+                    if path.stat().st_size <= MAX_PDF_BYTES:
+                        found.add(path)
+    return sorted(found)
+
+
+def real_pages(pdfs: Sequence[Path], *, dpi: int, max_pages: int) -> Iterator[tuple[str, int, Any, Any]]:
+    """Yield (pdf, page number, RGB image, text blocks in pixels) for pages that have a text layer."""
+    count = 0
+    for pdf in pdfs:
+        with pymupdf.open(pdf) as doc:
+            for number, page in enumerate(doc):
+                if count >= max_pages:
+                    return
+                blocks = [b for b in page.get_text("blocks") if b[6] == 0 and str(b[4]).strip()]
+                if not blocks:
+                    continue
+                pix = page.get_pixmap(dpi=dpi, alpha=False)
+                image = np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.width, pix.n)[
+                    ..., :3
+                ]
+                sx, sy = pix.width / page.rect.width, pix.height / page.rect.height
+                ox, oy = page.rect.x0, page.rect.y0
+                px = np.array(
+                    [[(b[0] - ox) * sx, (b[1] - oy) * sy, (b[2] - ox) * sx, (b[3] - oy) * sy] for b in blocks]
+                )
+                count += 1
+                yield str(pdf), number, image, px
+
+
+def real_pdf_coverage(
+    predictor: LayoutPredictor, pdfs: Sequence[Path], *, dpi: int, max_pages: int
+) -> dict[str, Any]:
+    """Fraction of PyMuPDF text blocks covered (IoU >= 0.5) by a detected text/title/list region."""
+    per_pdf: dict[str, list[int]] = {}
+    for pdf, _number, image, blocks in real_pages(pdfs, dpi=dpi, max_pages=max_pages):
+        boxes, scores, classes = predictor.predict(np.ascontiguousarray(image))
+        regions = to_regions(
+            boxes, scores, classes, image_size=image.shape[:2], points_per_pixel=1.0, score_threshold=0.5
+        )
+        text_boxes = np.array([r.box_px for r in regions if r.label in TEXT_LIKE]).reshape(-1, 4)
+        covered = int((iou_matrix(blocks, text_boxes).max(axis=1) >= 0.5).sum()) if len(text_boxes) else 0
+        counts = per_pdf.setdefault(pdf, [0, 0, 0])
+        counts[0] += covered
+        counts[1] += len(blocks)
+        counts[2] += 1
+    covered_all = sum(c[0] for c in per_pdf.values())
+    blocks_all = sum(c[1] for c in per_pdf.values())
+    return {
+        "pdfs": {
+            k: {"pages": c[2], "blocks": c[1], "covered": c[0], "fraction": c[0] / c[1]}
+            for k, c in per_pdf.items()
+        },
+        "pages": sum(c[2] for c in per_pdf.values()),
+        "blocks": blocks_all,
+        "fraction": covered_all / blocks_all if blocks_all else None,
+        "note": "" if per_pdf else "no real PDFs with a text layer found on this machine",
+    }
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def markdown(metrics: dict[str, Any]) -> str:
+    """A short markdown table of the headline numbers and per-class AP."""
+    syn = metrics["synthetic"]
+    real = metrics["real_pdf"]
+    rows = [
+        "| metric | value |",
+        "|---|---|",
+        f"| held-out synthetic pages (seed {syn['seed']}) | {syn['pages']} |",
+        f"| AP@[.5:.95] | {syn['AP']:.3f} |",
+        f"| AP50 | {syn['AP50']:.3f} |",
+        f"| AP75 | {syn['AP75']:.3f} |",
+    ]
+    rows += [
+        f"| AP {name} (AP50) | {v['AP']:.3f} ({v['AP50']:.3f}) |" for name, v in syn["per_class"].items()
+    ]
+    rows.append(f"| region recall @ IoU 0.5, score >= 0.5 | {syn['recall_iou50_score50']:.3f} |")
+    rows.append(f"| seconds per page ({metrics['threads']} threads) | {syn['seconds_per_page']:.3f} |")
+    fraction = real["fraction"]
+    value = (
+        f"{fraction:.3f} ({real['blocks']} blocks, {real['pages']} pages)" if fraction is not None else "n/a"
+    )
+    rows.append(f"| real PDFs: text blocks covered @ IoU 0.5 | {value} |")
+    return "\n".join(rows)
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    """Run both evaluations and return the metrics dictionary."""
+    predictor = LayoutPredictor(args.model, num_threads=args.threads)
+    root = args.data or REPO / "build" / "synth" / f"eval_s{args.seed}_{args.pages}p_{args.dpi}dpi"
+    json_path = heldout_dataset(root, seed=args.seed, pages=args.pages, dpi=args.dpi)
+    coco = json.loads(json_path.read_text(encoding="utf-8"))
+    results, raw, seconds = predict_dataset(predictor, coco, json_path.parent)
+    synthetic = {
+        "seed": args.seed,
+        "pages": len(coco["images"]),
+        "regions": len(coco["annotations"]),
+        **coco_ap(json_path, results),
+        "recall_iou50_score50": region_recall(coco, raw, score_threshold=0.5),
+        "seconds_per_page": seconds,
+    }
+    pdfs = args.real_pdf or find_real_pdfs(REAL_PDF_ROOTS, exclude=[REPO / "build", REPO / "data"])
+    real = real_pdf_coverage(predictor, pdfs, dpi=args.dpi, max_pages=args.max_real_pages)
+    weights = Path(args.model) / WEIGHTS_FILE
+    return {
+        "model": str(args.model),
+        "weights_bytes": weights.stat().st_size if weights.is_file() else None,
+        "threads": args.threads,
+        "synthetic": synthetic,
+        "real_pdf": real,
+    }
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="exported model directory")
+    parser.add_argument("--pages", type=int, default=200, help="held-out synthetic pages (at least)")
+    parser.add_argument("--seed", type=int, default=1000, help="held-out seed (training uses another)")
+    parser.add_argument("--dpi", type=int, default=72)
+    parser.add_argument(
+        "--data", type=Path, default=None, help="held-out set dir (default under build/synth)"
+    )
+    parser.add_argument("--real-pdf", type=Path, nargs="*", default=None, help="real PDFs (default: search)")
+    parser.add_argument("--max-real-pages", type=int, default=80)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--output", type=Path, default=None, help="metrics json (default <model>/metrics.json)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point."""
+    args = parse_args(argv)
+    metrics = evaluate(args)
+    output = args.output or Path(args.model) / "metrics.json"
+    output.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    print(markdown(metrics))
+    print(f"\nwrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

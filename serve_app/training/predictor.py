@@ -1,0 +1,148 @@
+"""Inference with the layout detector: build the detectron2 model once, load fp16 weights, predict pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from serve_app.core.errors import InvalidInput, ModelUnavailable
+
+if TYPE_CHECKING:
+    import torch
+    from detectron2.config import CfgNode
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "layout_detector"
+CONFIG_FILE = "config.yaml"
+WEIGHTS_FILE = "model_fp16.pth"
+
+
+def _import_detectron2() -> Any:
+    try:
+        import detectron2.modeling
+    except Exception as exc:
+        raise ModelUnavailable(
+            f"detectron2 is not importable ({type(exc).__name__}: {exc}); "
+            "install it with scripts/install_detectron2.sh"
+        ) from exc
+    return detectron2.modeling
+
+
+def load_cfg(model_dir: Path) -> CfgNode:
+    """Read ``config.yaml`` from an exported model directory."""
+    _import_detectron2()
+    from detectron2.config import get_cfg
+
+    path = Path(model_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise ModelUnavailable(f"layout detector config not found: {path} (train and export the model first)")
+    cfg = get_cfg()
+    cfg.merge_from_file(str(path))
+    return cfg
+
+
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Load an exported (fp16) state dict and return it in fp32."""
+    import torch
+
+    if not Path(path).is_file():
+        raise ModelUnavailable(
+            f"layout detector weights not found: {path} (train and export the model first)"
+        )
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def fp16_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state dict with floating-point tensors stored in half precision."""
+    return {
+        k: (v.detach().half() if v.is_floating_point() else v.detach()).clone()
+        for k, v in model.state_dict().items()
+    }
+
+
+def export_model(model: torch.nn.Module, cfg: CfgNode, out_dir: Path) -> Path:
+    """Write ``model_fp16.pth`` and ``config.yaml`` into ``out_dir``; return the directory."""
+    import torch
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(fp16_state_dict(model), out_dir / WEIGHTS_FILE)
+    export_cfg = cfg.clone()
+    export_cfg.defrost()
+    export_cfg.MODEL.WEIGHTS = ""
+    export_cfg.DATASETS.TRAIN = ()
+    export_cfg.DATASETS.TEST = ()
+    export_cfg.OUTPUT_DIR = ""
+    (out_dir / CONFIG_FILE).write_text(export_cfg.dump(), encoding="utf-8")
+    return out_dir
+
+
+class LayoutPredictor:
+    """A layout detector held in memory: ``predict`` maps an RGB page image to boxes, scores and class ids.
+
+    With ``cfg`` given the model is built from it (random weights unless ``MODEL.WEIGHTS`` names a
+    checkpoint); otherwise ``config.yaml`` and ``model_fp16.pth`` are read from ``model_dir``
+    (default ``models/layout_detector``).
+    """
+
+    def __init__(self, model_dir: Path | None = None, *, cfg: CfgNode | None = None, num_threads: int = 1):
+        import torch
+
+        modeling = _import_detectron2()
+        torch.set_num_threads(num_threads)
+        self.num_threads = num_threads
+        if cfg is None:
+            model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
+            cfg = load_cfg(model_dir)
+            state: dict[str, torch.Tensor] | None = load_state_dict(model_dir / WEIGHTS_FILE)
+        else:
+            cfg = cfg.clone()
+            state = None
+        self.cfg = cfg
+        self.model = modeling.build_model(cfg)
+        if state is not None:
+            self.model.load_state_dict(state, strict=True)
+        elif cfg.MODEL.WEIGHTS:
+            from detectron2.checkpoint import DetectionCheckpointer
+
+            DetectionCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
+        self.model.eval()
+        self.min_size = int(cfg.INPUT.MIN_SIZE_TEST)
+        self.max_size = int(cfg.INPUT.MAX_SIZE_TEST)
+        self.input_format = str(cfg.INPUT.FORMAT)
+
+    def predict(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Detect regions on an H x W x 3 uint8 RGB image.
+
+        Returns boxes (N x 4 float32, x0, y0, x1, y1 in input pixels), scores (N float32) and class ids
+        (N int64, indices into ``LABELS``), best score first.
+        """
+        import torch
+        from detectron2.data import transforms as T
+
+        image = _check_image(image)
+        height, width = image.shape[:2]
+        if self.input_format == "BGR":
+            image = image[:, :, ::-1]
+        resize = T.ResizeShortestEdge([self.min_size, self.min_size], self.max_size)
+        resized = resize.get_transform(image).apply_image(image)
+        tensor = torch.as_tensor(np.ascontiguousarray(resized.transpose(2, 0, 1)), dtype=torch.float32)
+        torch.set_num_threads(self.num_threads)
+        with torch.inference_mode():
+            instances = self.model([{"image": tensor, "height": height, "width": width}])[0]["instances"]
+        boxes = instances.pred_boxes.tensor.numpy().astype(np.float32).reshape(-1, 4)
+        scores = instances.scores.numpy().astype(np.float32).reshape(-1)
+        classes = instances.pred_classes.numpy().astype(np.int64).reshape(-1)
+        order = np.argsort(-scores, kind="stable")
+        return boxes[order], scores[order], classes[order]
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise InvalidInput(f"expected an H x W x 3 uint8 RGB image, got shape {image.shape} {image.dtype}")
+    if min(image.shape[:2]) < 8:
+        raise InvalidInput(f"image too small: {image.shape[1]} x {image.shape[0]} pixels")
+    return image

@@ -1,0 +1,469 @@
+"""Train the layout detector from scratch on synthetic pages, on CPU, within a wall-clock budget.
+
+The run generates its training set (``serve_app.training.synth``) unless it already exists, trains a
+detectron2 Faster R-CNN (``detector_config.build_cfg``) with a fixed seed, warmup + cosine learning rate and
+periodic checkpoints, and exports half-precision weights plus ``config.yaml`` for ``LayoutPredictor``.
+
+The schedule is planned in iterations (``--max-iter``). If the measured speed says the plan would overrun
+``--max-minutes`` (data generation included), the schedule is shortened so the cosine still anneals (and may
+grow back towards the plan early on, if the machine was only briefly busy), and a hard stop saves a
+checkpoint and exports before the budget ends. ``--resume`` continues from the last
+checkpoint in ``--out`` (schedule, optimizer state and used time included).
+
+CLI::
+
+    python -m serve_app.training.train --out build/train/r18 --max-iter 2500 --max-minutes 75 \\
+        --export models/layout_detector
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from serve_app.training import synth
+from serve_app.training.detector_config import build_cfg
+from serve_app.training.predictor import _import_detectron2, export_model
+
+_import_detectron2()
+
+from detectron2.checkpoint import DetectionCheckpointer  # noqa: E402
+from detectron2.config import CfgNode  # noqa: E402
+from detectron2.data import (  # noqa: E402
+    DatasetCatalog,
+    MetadataCatalog,
+    build_detection_train_loader,
+    get_detection_dataset_dicts,
+)
+from detectron2.data.datasets import register_coco_instances  # noqa: E402
+from detectron2.data.samplers import TrainingSampler  # noqa: E402
+from detectron2.engine import HookBase, SimpleTrainer  # noqa: E402
+from detectron2.modeling import build_model  # noqa: E402
+from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping  # noqa: E402
+from detectron2.utils.env import seed_all_rng  # noqa: E402
+from detectron2.utils.events import EventStorage  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+TRAIN_DATASET = "layout_synth_train"
+EXPORT_MARGIN_S = 60.0  # kept free at the end of the budget for the final checkpoint and the export
+DEFAULT_LR = {"adamw": 5e-4, "sgd": 0.02}
+DEFAULT_WEIGHT_DECAY = {"adamw": 0.05, "sgd": 1e-4}
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which synthetic training set to use (generated on first use)."""
+
+    root: Path
+    seed: int
+    docs: int
+    pages: int
+    dpi: int
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+
+def ensure_dataset(spec: DataSpec) -> Path:
+    """Return the COCO json of the training set, generating it unless a complete copy exists."""
+    path = spec.root / "annotations.json"
+    if path.is_file():
+        info = json.loads(path.read_text(encoding="utf-8"))
+        expected = (spec.seed, spec.dpi, spec.docs * spec.pages)
+        found = (info["info"].get("seed"), info["info"].get("dpi"), len(info["images"]))
+        if found == expected:
+            return path
+        raise SystemExit(f"{path} holds (seed, dpi, pages) {found}, not {expected}: use another --data dir")
+    start = time.monotonic()
+    log_event("generate_data", root=str(spec.root), pages=spec.docs * spec.pages, dpi=spec.dpi)
+    path = synth.write_dataset(
+        spec.root, seed=spec.seed, num_docs=spec.docs, pages_per_doc=spec.pages, dpi=spec.dpi
+    )
+    log_event("generated_data", seconds=round(time.monotonic() - start, 1))
+    return path
+
+
+def register_dataset(name: str, json_path: Path) -> None:
+    """(Re-)register a COCO-format dataset under ``name``; image paths are relative to its directory."""
+    if name in DatasetCatalog.list():
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    register_coco_instances(name, {}, str(json_path), str(json_path.parent))
+
+
+# ------------------------------------------------------------------------------------------ optimizer
+
+
+def build_optimizer(cfg: CfgNode, model: torch.nn.Module, kind: str) -> torch.optim.Optimizer:
+    """AdamW (default; converges fastest from scratch in short schedules) or SGD with momentum.
+
+    Norm layers get ``SOLVER.WEIGHT_DECAY_NORM``; gradients are clipped as ``SOLVER.CLIP_GRADIENTS`` says,
+    including ``CLIP_TYPE: full_model`` (one norm over all parameters), which core detectron2 lacks.
+    """
+    params = get_default_optimizer_params(
+        model,
+        base_lr=cfg.SOLVER.BASE_LR,
+        weight_decay=cfg.SOLVER.WEIGHT_DECAY,
+        weight_decay_norm=cfg.SOLVER.WEIGHT_DECAY_NORM,
+    )
+    extra: dict[str, Any] = {}
+    optimizer_cls: type[torch.optim.Optimizer] = torch.optim.AdamW
+    if kind == "sgd":
+        optimizer_cls = torch.optim.SGD
+        extra = {"momentum": cfg.SOLVER.MOMENTUM, "nesterov": cfg.SOLVER.NESTEROV}
+    clipped: Any = _with_clipping(cfg, optimizer_cls)
+    return clipped(params, lr=cfg.SOLVER.BASE_LR, weight_decay=cfg.SOLVER.WEIGHT_DECAY, **extra)
+
+
+def _with_clipping(cfg: CfgNode, optimizer_cls: type[torch.optim.Optimizer]) -> type[torch.optim.Optimizer]:
+    clip = cfg.SOLVER.CLIP_GRADIENTS
+    if not clip.ENABLED or clip.CLIP_TYPE != "full_model":
+        return maybe_add_gradient_clipping(cfg, optimizer_cls)
+    max_norm, norm_type = float(clip.CLIP_VALUE), float(clip.NORM_TYPE)
+
+    class FullModelClipped(optimizer_cls):  # type: ignore[valid-type,misc]
+        def step(self, closure: Any = None) -> Any:
+            params = [p for group in self.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, max_norm, norm_type)
+            return super().step(closure)
+
+    return FullModelClipped
+
+
+def lr_factor(it: int, *, total: int, warmup: int, warmup_factor: float) -> float:
+    """Linear warmup from ``warmup_factor`` to 1 over ``warmup`` iterations, then cosine to 0 at ``total``."""
+    if it < warmup:
+        alpha = it / max(warmup, 1)
+        return warmup_factor * (1 - alpha) + alpha
+    progress = (it - warmup) / max(total - warmup, 1)
+    return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+# ------------------------------------------------------------------------------------------- trainer
+
+
+class LayoutTrainer(SimpleTrainer):
+    """SimpleTrainer whose end (``max_iter``) may move, that can stop early, and that counts used time."""
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, max_iter: int) -> None:
+        super().__init__(model, None, optimizer)
+        self.max_iter = max_iter
+        self.stop_reason: str | None = None
+        self.seconds_before = 0.0  # training seconds used by earlier (resumed) runs
+        self.process_start = time.monotonic()
+
+    def used_seconds(self) -> float:
+        return self.seconds_before + time.monotonic() - self.process_start
+
+    def request_stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    def train(self, start_iter: int, max_iter: int) -> None:
+        """Run iterations ``start_iter .. max_iter - 1`` unless stopped; ``self.max_iter`` may shrink."""
+        self.iter = self.start_iter = start_iter
+        self.max_iter = max_iter
+        with EventStorage(start_iter) as self.storage:
+            try:
+                self.before_train()
+                for self.iter in itertools.count(start_iter):
+                    if self.iter >= self.max_iter or self.stop_reason is not None:
+                        break
+                    self.before_step()
+                    self.run_step()
+                    self.after_step()
+            finally:
+                self.after_train()
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().state_dict()
+        state["max_iter"] = self.max_iter
+        state["used_seconds"] = self.used_seconds()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.max_iter = int(state_dict.get("max_iter", self.max_iter))
+        self.seconds_before = float(state_dict.get("used_seconds", 0.0))
+        self.process_start = time.monotonic()
+
+
+class CosineLR(HookBase):
+    """Sets every parameter group's learning rate before each step from ``lr_factor``."""
+
+    def __init__(self, *, warmup: int, warmup_factor: float) -> None:
+        self.warmup = warmup
+        self.warmup_factor = warmup_factor
+
+    def before_step(self) -> None:
+        trainer = self.trainer
+        factor = lr_factor(
+            trainer.iter, total=trainer.max_iter, warmup=self.warmup, warmup_factor=self.warmup_factor
+        )
+        for group in trainer.optimizer.param_groups:
+            group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
+        trainer.storage.put_scalar("lr", trainer.optimizer.param_groups[0]["lr"], smoothing_hint=False)
+
+
+class TimeBudget(HookBase):
+    """Fits the schedule to the budget from the measured speed, and stops before the budget ends.
+
+    When the remaining planned iterations would overrun, ``max_iter`` is shortened (the cosine then anneals
+    sooner). In the first half of the schedule it may grow back towards the plan, never beyond it, for
+    example after a slow start caused by other load on the machine.
+    """
+
+    def __init__(
+        self, *, budget_s: float, planned_iter: int, margin_s: float = EXPORT_MARGIN_S, check_every: int = 20
+    ) -> None:
+        self.budget_s = budget_s
+        self.planned_iter = planned_iter
+        self.margin_s = margin_s
+        self.check_every = check_every
+        self.step_seconds: list[float] = []
+        self._t = 0.0
+
+    def before_step(self) -> None:
+        self._t = time.perf_counter()
+
+    def after_step(self) -> None:
+        trainer = self.trainer
+        self.step_seconds.append(time.perf_counter() - self._t)
+        left = self.budget_s - self.margin_s - trainer.used_seconds()
+        per_iter = seconds_per_iter(self.step_seconds)
+        if left < per_iter:
+            trainer.request_stop("time budget")
+            return
+        done = trainer.iter + 1
+        if len(self.step_seconds) < 2 * self.check_every or done % self.check_every:
+            return
+        target = min(self.planned_iter, done + int(left / (per_iter * 1.03)))  # 3% safety on the speed
+        current = trainer.max_iter
+        grow = target > current * 1.02 and done < current // 2
+        if target < current or grow:
+            log_event(
+                "schedule_changed",
+                at_iter=done,
+                old_max_iter=current,
+                new_max_iter=target,
+                s_per_iter=round(per_iter, 3),
+            )
+            trainer.max_iter = target
+
+
+def seconds_per_iter(step_seconds: Sequence[float], window: int = 100) -> float:
+    """Mean of the recent step times, ignoring the first (warm-up) step when there are others."""
+    recent = list(step_seconds[1:] if len(step_seconds) > 1 else step_seconds)[-window:]
+    return sum(recent) / len(recent)
+
+
+class MetricsLog(HookBase):
+    """Every ``period`` iterations: median losses, lr and speed to stdout and ``metrics.jsonl``."""
+
+    def __init__(self, path: Path, *, period: int = 20) -> None:
+        self.path = path
+        self.period = period
+        self._last: tuple[float, int] | None = None
+
+    def before_train(self) -> None:
+        self._last = (time.perf_counter(), self.trainer.iter)
+
+    def after_step(self) -> None:
+        trainer = self.trainer
+        done = trainer.iter + 1
+        last = done >= trainer.max_iter or trainer.stop_reason is not None
+        if done % self.period and not last and trainer.iter != trainer.start_iter:
+            return
+        now = time.perf_counter()
+        t0, it0 = self._last or (now, trainer.iter)
+        per_iter = (now - t0) / max(done - it0, 1)
+        self._last = (now, done)
+        histories = trainer.storage.histories()
+        window = min(self.period, done - trainer.start_iter)
+        record: dict[str, Any] = {"iter": done, "max_iter": trainer.max_iter}
+        for name in sorted(histories):
+            if name == "total_loss" or name.startswith("loss"):
+                record[name] = round(float(histories[name].median(window)), 4)
+        record["lr"] = float(histories["lr"].latest())
+        record["s_per_iter"] = round(per_iter, 3)
+        record["used_s"] = round(trainer.used_seconds(), 1)
+        record["eta_s"] = round(per_iter * (trainer.max_iter - done), 1)
+        write_record(self.path, record)
+
+
+class Checkpoint(HookBase):
+    """Saves the full training state every ``period`` iterations and at the last (or stopping) iteration."""
+
+    def __init__(self, checkpointer: DetectionCheckpointer, *, period: int, keep: int = 2) -> None:
+        self.checkpointer = checkpointer
+        self.period = period
+        self.keep = keep
+        self.saved: list[Path] = []
+
+    def after_step(self) -> None:
+        trainer = self.trainer
+        done = trainer.iter + 1
+        final = done >= trainer.max_iter or trainer.stop_reason is not None
+        if done % self.period and not final:
+            return
+        name = "model_final" if final else f"model_{trainer.iter:07d}"
+        self.checkpointer.save(name)
+        path = Path(self.checkpointer.save_dir) / f"{name}.pth"
+        if not final:
+            self.saved.append(path)
+            while len(self.saved) > self.keep:
+                self.saved.pop(0).unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------------- logging
+
+_METRICS_PATH: Path | None = None
+
+
+def write_record(path: Path | None, record: dict[str, Any]) -> None:
+    """Print one JSON line and append it to ``path``."""
+    line = json.dumps(record)
+    print(line, flush=True)
+    if path is not None:
+        with path.open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+
+def log_event(event: str, **fields: Any) -> None:
+    write_record(_METRICS_PATH, {"event": event, "time": round(time.time(), 1), **fields})
+
+
+# ------------------------------------------------------------------------------------------------ run
+
+
+def make_cfg(args: argparse.Namespace) -> CfgNode:
+    """The training config: ``build_cfg`` plus the command line's schedule and output choices."""
+    cfg = build_cfg(tiny=args.tiny)
+    cfg.DATASETS.TRAIN = (TRAIN_DATASET,)
+    cfg.DATASETS.TEST = ()
+    cfg.OUTPUT_DIR = str(args.out)
+    cfg.SEED = args.seed
+    cfg.SOLVER.IMS_PER_BATCH = args.batch
+    cfg.SOLVER.MAX_ITER = args.max_iter
+    cfg.SOLVER.BASE_LR = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
+    wd = args.weight_decay if args.weight_decay is not None else DEFAULT_WEIGHT_DECAY[args.optimizer]
+    cfg.SOLVER.WEIGHT_DECAY = wd
+    cfg.SOLVER.WARMUP_ITERS = min(args.warmup, max(args.max_iter // 4, 1))
+    cfg.SOLVER.CHECKPOINT_PERIOD = args.checkpoint_period
+    if args.input_size:
+        cfg.INPUT.MIN_SIZE_TRAIN = (args.input_size,)
+        cfg.INPUT.MIN_SIZE_TEST = args.input_size
+    cfg.freeze()
+    return cfg
+
+
+def build_loader(cfg: CfgNode, start_iter: int) -> Any:
+    """Infinite shuffled loader; the order is seeded by ``cfg.SEED`` and the starting iteration."""
+    dicts = get_detection_dataset_dicts(
+        cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
+    )
+    sampler = TrainingSampler(len(dicts), shuffle=True, seed=cfg.SEED + start_iter)
+    return build_detection_train_loader(cfg, dataset=dicts, sampler=sampler)
+
+
+def train(args: argparse.Namespace, *, process_start: float) -> LayoutTrainer:
+    """Build everything, train (resuming if asked), and return the trainer."""
+    global _METRICS_PATH
+    args.out.mkdir(parents=True, exist_ok=True)
+    _METRICS_PATH = args.out / "metrics.jsonl"
+    torch.set_num_threads(args.threads)
+    json_path = ensure_dataset(DataSpec(args.data, args.data_seed, args.docs, args.pages, args.dpi))
+    register_dataset(TRAIN_DATASET, json_path)
+    cfg = make_cfg(args)
+    (args.out / "config.yaml").write_text(cfg.dump(), encoding="utf-8")
+    seed_all_rng(cfg.SEED)
+    model = build_model(cfg)
+    trainer = LayoutTrainer(model, build_optimizer(cfg, model, args.optimizer), max_iter=cfg.SOLVER.MAX_ITER)
+    trainer.process_start = process_start
+    checkpointer = DetectionCheckpointer(model, str(args.out), trainer=trainer)
+    start_iter = 0
+    if args.resume and checkpointer.has_checkpoint():
+        checkpointer.resume_or_load("", resume=True)
+        start_iter = trainer.iter + 1
+        trainer.process_start = process_start  # count this process's data check too
+    trainer.data_loader = build_loader(cfg, start_iter)
+    trainer.register_hooks(
+        [
+            CosineLR(warmup=cfg.SOLVER.WARMUP_ITERS, warmup_factor=cfg.SOLVER.WARMUP_FACTOR),
+            TimeBudget(budget_s=args.max_minutes * 60.0, planned_iter=cfg.SOLVER.MAX_ITER),
+            MetricsLog(_METRICS_PATH, period=args.log_period),
+            Checkpoint(checkpointer, period=cfg.SOLVER.CHECKPOINT_PERIOD),
+        ]
+    )
+    log_event("train_start", start_iter=start_iter, max_iter=trainer.max_iter, batch=cfg.SOLVER.IMS_PER_BATCH)
+    previous = signal.signal(signal.SIGTERM, lambda *_: trainer.request_stop("SIGTERM"))
+    try:
+        trainer.train(start_iter, trainer.max_iter)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    log_event(
+        "train_end",
+        iterations=trainer.iter,
+        max_iter=trainer.max_iter,
+        stop_reason=trainer.stop_reason,
+        used_s=round(trainer.used_seconds(), 1),
+    )
+    if args.export is not None:
+        export_model(trainer.model, cfg, args.export)
+        log_event("exported", dir=str(args.export))
+    return trainer
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "build" / "train" / "r18", help="checkpoints, logs"
+    )
+    parser.add_argument(
+        "--data", type=Path, default=None, help="training set dir (default under build/synth)"
+    )
+    parser.add_argument("--data-seed", type=int, default=0)
+    parser.add_argument("--docs", type=int, default=750, help="synthetic documents in the training set")
+    parser.add_argument("--pages", type=int, default=4, help="pages per synthetic document")
+    parser.add_argument("--dpi", type=int, default=72)
+    parser.add_argument("--max-iter", type=int, default=2500, help="planned iterations (cosine schedule)")
+    parser.add_argument("--max-minutes", type=float, default=80.0, help="wall-clock budget incl. data")
+    parser.add_argument("--batch", type=int, default=2, help="images per iteration")
+    parser.add_argument("--optimizer", choices=sorted(DEFAULT_LR), default="adamw")
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--weight-decay", type=float, default=None)
+    parser.add_argument("--warmup", type=int, default=100, help="linear warmup iterations")
+    parser.add_argument("--input-size", type=int, default=0, help="short side of the input (0: config)")
+    parser.add_argument("--seed", type=int, default=20240101)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--checkpoint-period", type=int, default=100)
+    parser.add_argument("--log-period", type=int, default=20)
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    parser.add_argument("--export", type=Path, default=None, help="write model_fp16.pth + config.yaml here")
+    parser.add_argument("--tiny", action="store_true", help="tiny model and input (tests)")
+    args = parser.parse_args(argv)
+    if args.data is None:
+        name = f"train_s{args.data_seed}_{args.docs}x{args.pages}_{args.dpi}dpi"
+        args.data = REPO / "build" / "synth" / name
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point."""
+    process_start = time.monotonic()
+    train(parse_args(argv), process_start=process_start)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

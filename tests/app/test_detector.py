@@ -1,0 +1,67 @@
+"""The Detector deployment with the shipped weights, on freshly generated pages, through real handles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pymupdf
+import pytest
+import ray
+from ray import serve
+
+from serve_app.core.errors import InvalidInput
+from serve_app.core.layout import Region, matched_fraction
+from serve_app.deployments.detector import PageImage
+from serve_app.training.synth import generate_document
+from tests.app.conftest import APP_NAME
+
+DPI = 72
+SEED = 987_654  # not a training or evaluation seed
+
+
+def render(pdf: bytes) -> list[np.ndarray]:
+    """Render every page with pymupdf to H x W x 3 uint8 RGB, as the service will."""
+    with pymupdf.open(stream=pdf, filetype="pdf") as doc:
+        pages = []
+        for page in doc:
+            pix = page.get_pixmap(dpi=DPI, alpha=False)
+            pages.append(np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.width, 3).copy())
+        return pages
+
+
+def test_detector_finds_the_ground_truth_boxes(serve_url: str) -> None:
+    document = generate_document(seed=SEED, num_pages=6, dpi=DPI)
+    images = render(document.pdf)
+    detector = serve.get_deployment_handle("Detector", app_name=APP_NAME)
+    refs = [ray.put(image) for image in images]  # the pixels go into the object store once
+    responses = [detector.detect.remote(PageImage(image=ref, points_per_pixel=72 / DPI)) for ref in refs]
+    truth: list[tuple[str, tuple[float, float, float, float]]] = []
+    found: list[tuple[str, tuple[float, float, float, float]]] = []
+    for page_index, (page, response) in enumerate(zip(document.pages, responses, strict=True)):
+        regions = response.result(timeout_s=120)
+        assert all(isinstance(r, Region) for r in regions)
+        for region in regions:
+            assert 0.5 <= region.score <= 1.0
+            x0, y0, x1, y1 = region.box_pt
+            assert 0 <= x0 < x1 <= page.width_pt + 1e-6 and 0 <= y0 < y1 <= page.height_pt + 1e-6
+        # Offset boxes by page so that matching never pairs boxes of different pages.
+        shift = page_index * 10_000.0
+        truth += [
+            (r.label, (r.bbox_pt[0], r.bbox_pt[1] + shift, r.bbox_pt[2], r.bbox_pt[3] + shift))
+            for r in page.regions
+        ]
+        found += [
+            (r.label, (r.box_pt[0], r.box_pt[1] + shift, r.box_pt[2], r.box_pt[3] + shift)) for r in regions
+        ]
+    recall = matched_fraction(truth, found, iou_threshold=0.5)
+    assert len(truth) >= 20
+    assert recall >= 0.9, f"only {recall:.1%} of {len(truth)} ground-truth boxes found with the right label"
+
+
+def test_detector_rejects_a_non_image(serve_url: str) -> None:
+    detector = serve.get_deployment_handle("Detector", app_name=APP_NAME)
+    bad = PageImage(image=ray.put(np.zeros((10, 10), dtype=np.float32)))
+    with pytest.raises(InvalidInput, match="H x W x 3 uint8"):
+        detector.detect.remote(bad).result(timeout_s=60)
+    # ...and keeps serving.
+    blank = PageImage(image=ray.put(np.full((300, 200, 3), 255, dtype=np.uint8)))
+    assert detector.detect.remote(blank).result(timeout_s=60) == []

@@ -1,0 +1,144 @@
+"""Tests for the layout detector's config, predictor, fp16 export and training loop (tiny random models)."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from serve_app.core import layout
+from serve_app.core.errors import InvalidInput, ModelUnavailable
+from serve_app.training import synth
+from serve_app.training.detector_config import LABELS, build_cfg
+from serve_app.training.predictor import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    LayoutPredictor,
+    export_model,
+    load_cfg,
+)
+
+MAX_WEIGHT_BYTES = 50 * 1024 * 1024
+# detectron2's anchor generator calls torch.meshgrid without ``indexing`` (third-party, harmless).
+pytestmark = pytest.mark.filterwarnings("ignore:torch.meshgrid:UserWarning")
+
+
+@pytest.fixture(scope="module")
+def page() -> np.ndarray:
+    document = synth.generate_document(seed=5, num_pages=1, dpi=36)
+    with Image.open(io.BytesIO(document.pages[0].png)) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def predictor() -> LayoutPredictor:
+    torch.manual_seed(0)
+    return LayoutPredictor(cfg=build_cfg(tiny=True), num_threads=1)
+
+
+def test_labels_match_core() -> None:
+    assert LABELS == layout.LABELS
+
+
+def test_config_describes_a_gn_resnet18_faster_rcnn() -> None:
+    cfg = build_cfg()
+    assert cfg.MODEL.META_ARCHITECTURE == "GeneralizedRCNN"
+    assert not cfg.MODEL.MASK_ON
+    assert cfg.MODEL.DEVICE == "cpu"
+    assert cfg.MODEL.RESNETS.DEPTH == 18
+    assert cfg.MODEL.RESNETS.NORM == cfg.MODEL.FPN.NORM == "GN"
+    assert cfg.MODEL.BACKBONE.FREEZE_AT == 0
+    assert len(LABELS) == cfg.MODEL.ROI_HEADS.NUM_CLASSES == 5
+    assert cfg.INPUT.RANDOM_FLIP == "none"
+    assert min(cfg.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS[0]) <= 0.1
+
+
+def test_full_model_fits_the_weight_budget_in_fp16() -> None:
+    from detectron2.modeling import build_model
+
+    model = build_model(build_cfg())
+    n_params = sum(p.numel() for p in model.state_dict().values() if p.is_floating_point())
+    assert 2 * n_params < MAX_WEIGHT_BYTES
+
+
+def test_predict_returns_typed_arrays(predictor: LayoutPredictor, page: np.ndarray) -> None:
+    boxes, scores, classes = predictor.predict(page)
+    n = len(scores)
+    assert boxes.shape == (n, 4) and boxes.dtype == np.float32
+    assert scores.shape == (n,) and scores.dtype == np.float32
+    assert classes.shape == (n,) and classes.dtype == np.int64
+    assert n <= predictor.cfg.TEST.DETECTIONS_PER_IMAGE
+    assert np.all((scores >= 0) & (scores <= 1)) and np.all(np.diff(scores) <= 0)
+    assert np.all((classes >= 0) & (classes < len(LABELS)))
+    height, width = page.shape[:2]
+    assert np.all(boxes >= -1e-3)
+    assert np.all(boxes[:, [0, 2]] <= width + 1e-3) and np.all(boxes[:, [1, 3]] <= height + 1e-3)
+
+
+def test_predict_rejects_non_rgb_images(predictor: LayoutPredictor) -> None:
+    with pytest.raises(InvalidInput):
+        predictor.predict(np.zeros((64, 64), dtype=np.uint8))
+    with pytest.raises(InvalidInput):
+        predictor.predict(np.zeros((64, 64, 3), dtype=np.float32))
+
+
+def test_missing_model_is_model_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailable, match="config"):
+        LayoutPredictor(tmp_path)
+    (tmp_path / CONFIG_FILE).write_text(build_cfg(tiny=True).dump(), encoding="utf-8")
+    with pytest.raises(ModelUnavailable, match="weights"):
+        LayoutPredictor(tmp_path)
+
+
+def test_fp16_export_roundtrip(predictor: LayoutPredictor, page: np.ndarray, tmp_path: Path) -> None:
+    export_model(predictor.model, predictor.cfg, tmp_path)
+    reloaded = load_cfg(tmp_path)
+    for section in ("MODEL", "INPUT", "TEST"):
+        assert yaml.safe_load(reloaded[section].dump()) == yaml.safe_load(predictor.cfg[section].dump())
+    stored = torch.load(tmp_path / WEIGHTS_FILE, weights_only=True)
+    assert all(v.dtype == torch.float16 for v in stored.values() if v.is_floating_point())
+    loaded = LayoutPredictor(tmp_path, num_threads=1)
+    original = predictor.model.state_dict()
+    for name, value in loaded.model.state_dict().items():
+        assert value.dtype == original[name].dtype
+        torch.testing.assert_close(value, original[name], rtol=1e-3, atol=1e-4)
+    # Same weights up to fp16 rounding: round the original model the same way, then outputs must agree.
+    rounded = LayoutPredictor(cfg=predictor.cfg, num_threads=1)
+    rounded.model.load_state_dict(loaded.model.state_dict())
+    for a, b in zip(rounded.predict(page), loaded.predict(page), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+
+
+def test_tiny_training_run_checkpoints_and_exports(tmp_path: Path) -> None:
+    from serve_app.training import train
+
+    out, export = tmp_path / "run", tmp_path / "export"
+    flags = "--tiny --docs 1 --pages 2 --dpi 36 --max-iter 3 --batch 1 --log-period 1 --threads 1"
+    paths = ["--out", str(out), "--data", str(tmp_path / "data"), "--export", str(export)]
+    args = train.parse_args([*flags.split(), *paths])
+    train.train(args, process_start=time.monotonic())
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    losses = [r for r in records if "total_loss" in r]
+    assert [r["iter"] for r in losses] == [1, 2, 3]
+    assert all(np.isfinite(r["total_loss"]) for r in losses)
+    assert (out / "model_final.pth").is_file()
+    boxes, _, _ = LayoutPredictor(export, num_threads=1).predict(np.full((80, 60, 3), 255, dtype=np.uint8))
+    assert boxes.shape[1] == 4
+
+
+def test_lr_schedule_warms_up_then_anneals_to_zero() -> None:
+    from serve_app.training.train import lr_factor
+
+    factors = [lr_factor(i, total=100, warmup=10, warmup_factor=0.01) for i in range(101)]
+    assert factors[0] == pytest.approx(0.01)
+    assert factors[10] == pytest.approx(1.0)
+    steps = np.diff(factors)
+    assert np.all(steps[:10] > 0) and np.all(steps[10:] <= 0)
+    assert factors[100] == pytest.approx(0.0, abs=1e-12)
