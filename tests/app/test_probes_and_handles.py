@@ -50,7 +50,10 @@ def test_handles_compose_without_http(serve_url: str) -> None:
 
 
 def test_typo_in_user_config_fails_the_deploy(serve_url: str) -> None:
-    bad = Clusterer.options(name="BadClusterer", user_config={"distance_treshold": 0.5}).bind()
+    # num_cpus 0: the shipped app already reserves every CPU of a 2-core machine.
+    bad = Clusterer.options(
+        name="BadClusterer", user_config={"distance_treshold": 0.5}, ray_actor_options={"num_cpus": 0}
+    ).bind()
     with pytest.raises(RuntimeError, match="failed"):
         serve.run(bad, name="bad_config", route_prefix=None, blocking=False)
     status = serve.status().applications["bad_config"]
