@@ -31,8 +31,8 @@ run: install
 test: install
 	$(BIN)/python -m ruff check serve_app tests benchmarks scripts
 	scripts/pytest_tier.sh tests/unit
-	scripts/pytest_tier.sh tests/app
 	scripts/pytest_tier.sh tests/cluster --allow-empty
+	scripts/pytest_tier.sh tests/app
 
 test-unit: install
 	scripts/pytest_tier.sh tests/unit
