@@ -10,7 +10,6 @@
 set -euo pipefail
 VENV_PY="${1:-.venv/bin/python}"
 VERSION=0.7.2
-SHA256=""   # filled in below after download; printed for the record
 CACHE="${DETECTRON2_WHEEL_CACHE:-build/wheels}"
 mkdir -p "$CACHE"
 if "$VENV_PY" -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('sal-detectron2') == '$VERSION' else 1)" 2>/dev/null; then
