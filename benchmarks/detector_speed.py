@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pymupdf
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +26,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from embed_throughput import machine, write_section  # noqa: E402
 
+from serve_app.core.pdf import render_pdf  # noqa: E402
 from serve_app.training.predictor import LayoutPredictor  # noqa: E402
 from serve_app.training.synth import generate_document  # noqa: E402
 
@@ -36,10 +36,7 @@ def pages(count: int, dpi: int) -> list[np.ndarray]:
     seed = 31_337
     while len(images) < count:
         document = generate_document(seed=seed, num_pages=min(4, count - len(images)), dpi=dpi)
-        with pymupdf.open(stream=document.pdf, filetype="pdf") as doc:
-            for page in doc:
-                pix = page.get_pixmap(dpi=dpi, alpha=False)
-                images.append(np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.width, 3).copy())
+        images += render_pdf(document.pdf, dpi=dpi)
         seed += 1
     return images
 

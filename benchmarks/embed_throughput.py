@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import statistics
 import tempfile
 import time
@@ -111,11 +110,9 @@ def variant_config(name: str, directory: Path) -> Path:
 def start_service(config: Path) -> str:
     import ray
 
-    from serve_app.launch import deploy, load_config
+    from serve_app.launch import deploy, free_port, load_config
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     if not ray.is_initialized():
         ray.init(namespace="serve", include_dashboard=False, log_to_driver=False)
     deploy(load_config(config, port=port))

@@ -5,6 +5,7 @@ Used by the app tests and the benchmarks so they exercise ``configs/serve.yaml``
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,13 @@ from ray.serve.schema import ServeDeploySchema
 from serve_app.settings import DEPLOYMENT_CONFIGS, parse_settings
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "serve.yaml"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (tests and benchmarks must not clash with `make run`)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def load_config(path: Path = DEFAULT_CONFIG, *, port: int | None = None) -> ServeDeploySchema:

@@ -32,6 +32,7 @@ import pymupdf
 from PIL import Image
 
 from serve_app.core.layout import LABELS, iou_matrix, matched_fraction, to_regions
+from serve_app.core.pdf import render_page
 from serve_app.training import synth
 from serve_app.training.predictor import DEFAULT_MODEL_DIR, WEIGHTS_FILE, LayoutPredictor
 
@@ -176,11 +177,8 @@ def real_pages(pdfs: Sequence[Path], *, dpi: int, max_pages: int) -> Iterator[tu
                 blocks = [b for b in page.get_text("blocks") if b[6] == 0 and str(b[4]).strip()]
                 if not blocks:
                     continue
-                pix = page.get_pixmap(dpi=dpi, alpha=False)
-                image = np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.width, pix.n)[
-                    ..., :3
-                ]
-                sx, sy = pix.width / page.rect.width, pix.height / page.rect.height
+                image = render_page(page, dpi=dpi)
+                sx, sy = image.shape[1] / page.rect.width, image.shape[0] / page.rect.height
                 ox, oy = page.rect.x0, page.rect.y0
                 px = np.array(
                     [[(b[0] - ox) * sx, (b[1] - oy) * sy, (b[2] - ox) * sx, (b[3] - oy) * sy] for b in blocks]

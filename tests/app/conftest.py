@@ -6,7 +6,6 @@ and through real deployment handles.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import httpx
@@ -14,20 +13,14 @@ import pytest
 import ray
 from ray import serve
 
-from serve_app.launch import DEFAULT_CONFIG, deploy, load_config
+from serve_app.launch import DEFAULT_CONFIG, deploy, free_port, load_config
 
 APP_NAME = "serve_app"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def serve_url() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     ray.init(namespace="serve", include_dashboard=False, log_to_driver=False)
     try:
         deploy(load_config(DEFAULT_CONFIG, port=port), timeout_s=300)

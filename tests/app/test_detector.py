@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import pymupdf
 import pytest
 import ray
 from ray import serve
 
 from serve_app.core.errors import InvalidInput
 from serve_app.core.layout import Region, matched_fraction
+from serve_app.core.pdf import render_pdf
 from serve_app.deployments.detector import PageImage
 from serve_app.training.synth import generate_document
 from tests.app.conftest import APP_NAME
@@ -18,19 +18,9 @@ DPI = 72
 SEED = 987_654  # not a training or evaluation seed
 
 
-def render(pdf: bytes) -> list[np.ndarray]:
-    """Render every page with pymupdf to H x W x 3 uint8 RGB, as the service will."""
-    with pymupdf.open(stream=pdf, filetype="pdf") as doc:
-        pages = []
-        for page in doc:
-            pix = page.get_pixmap(dpi=DPI, alpha=False)
-            pages.append(np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.width, 3).copy())
-        return pages
-
-
 def test_detector_finds_the_ground_truth_boxes(serve_url: str) -> None:
     document = generate_document(seed=SEED, num_pages=6, dpi=DPI)
-    images = render(document.pdf)
+    images = render_pdf(document.pdf, dpi=DPI)
     detector = serve.get_deployment_handle("Detector", app_name=APP_NAME)
     refs = [ray.put(image) for image in images]  # the pixels go into the object store once
     responses = [detector.detect.remote(PageImage(image=ref, points_per_pixel=72 / DPI)) for ref in refs]
@@ -63,7 +53,7 @@ def test_detector_rejects_a_non_image(serve_url: str) -> None:
     with pytest.raises(InvalidInput, match="H x W x 3 uint8"):
         detector.detect.remote(bad).result(timeout_s=60)
     # ...and keeps serving: a page sent in the same burst as a bad one still gets its regions.
-    (image,) = render(generate_document(seed=SEED + 1, num_pages=1, dpi=DPI).pdf)
+    (image,) = render_pdf(generate_document(seed=SEED + 1, num_pages=1, dpi=DPI).pdf, dpi=DPI)
     good, bad_again = detector.detect.remote(PageImage(image=ray.put(image))), detector.detect.remote(bad)
     assert len(good.result(timeout_s=60)) > 0
     with pytest.raises(InvalidInput):
