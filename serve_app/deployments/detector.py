@@ -15,7 +15,7 @@ from ray import serve
 from ray.util import metrics
 
 from serve_app.core.errors import InvalidInput
-from serve_app.core.layout import Region, check_page_image, to_regions
+from serve_app.core.layout import Region, to_regions
 from serve_app.deployments.resources import replica_cpus, torch_threads
 from serve_app.settings import DetectorConfig, parse_settings
 
@@ -86,7 +86,7 @@ class Detector:
         return results
 
     def _detect_one(self, image: np.ndarray, points_per_pixel: float) -> list[Region]:
-        check_page_image(image)
+        # The predictor validates the image (shape, dtype, size) and raises InvalidInput.
         began = time.perf_counter()
         boxes, scores, classes = self._predictor.predict(image)
         self._seconds.observe(time.perf_counter() - began)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from serve_app.core.errors import InvalidInput, ModelUnavailable
+from serve_app.core.layout import check_page_image
 
 if TYPE_CHECKING:
     import torch
@@ -141,8 +142,7 @@ class LayoutPredictor:
 
 def _check_image(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise InvalidInput(f"expected an H x W x 3 uint8 RGB image, got shape {image.shape} {image.dtype}")
+    check_page_image(image)
     if min(image.shape[:2]) < 8:
         raise InvalidInput(f"image too small: {image.shape[1]} x {image.shape[0]} pixels")
     return image
