@@ -13,14 +13,16 @@ from serve_app.deployments.clusterer import Clusterer
 from serve_app.deployments.detector import Detector
 from serve_app.deployments.embedder import Embedder
 from serve_app.deployments.ingress import Ingress
+from serve_app.deployments.jobs import JobRunner
 from serve_app.settings import AppArgs, parse_settings
 
 
 def build_app(args: dict[str, Any] | None = None) -> Application:
-    """Validate the application ``args`` and bind Embedder, Clusterer and Detector into the Ingress."""
+    """Validate the application ``args``; bind the models into the JobRunner and all into the Ingress."""
     app_args = parse_settings(AppArgs, args, where="application args")
     # @serve.deployment turns each class into a Deployment; mypy only sees the class, hence the casts.
     embedder = cast(Deployment, Embedder).bind(model_path=app_args.embedder_model_path)
     clusterer = cast(Deployment, Clusterer).bind()
     detector = cast(Deployment, Detector).bind(model_dir=app_args.detector_model_dir)
-    return cast(Deployment, Ingress).bind(embedder, clusterer, detector)
+    job_runner = cast(Deployment, JobRunner).bind(detector, embedder, clusterer)
+    return cast(Deployment, Ingress).bind(embedder, clusterer, detector, job_runner)

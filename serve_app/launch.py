@@ -28,11 +28,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def load_config(path: Path = DEFAULT_CONFIG, *, port: int | None = None) -> ServeDeploySchema:
-    """Parse ``path`` with Serve's own schema and our user_config models; optionally override the port."""
+def load_config(
+    path: Path = DEFAULT_CONFIG,
+    *,
+    port: int | None = None,
+    env_vars: dict[str, str] | None = None,
+    user_configs: dict[str, dict[str, Any]] | None = None,
+) -> ServeDeploySchema:
+    """Parse ``path`` with Serve's own schema and our user_config models.
+
+    Optionally override the HTTP port, add environment variables to every application's runtime_env,
+    and update deployments' ``user_config`` (for example ``{"JobRunner": {"store_url": ...}}``).
+    """
     raw: dict[str, Any] = yaml.safe_load(path.read_text())
     if port is not None:
         raw.setdefault("http_options", {})["port"] = port
+    overrides = user_configs or {}
+    for app in raw.get("applications", []):
+        if env_vars:
+            app.setdefault("runtime_env", {}).setdefault("env_vars", {}).update(env_vars)
+        for dep in app.get("deployments", []):
+            if dep["name"] in overrides:
+                dep.setdefault("user_config", {}).update(overrides[dep["name"]])
     config = ServeDeploySchema.model_validate(raw)
     check_user_configs(config)
     return config

@@ -79,6 +79,32 @@ class IngressConfig(_Strict):
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024**3)
     # /readyz waits at most this long for each deployment's ``ready`` answer.
     ready_timeout_s: float = Field(default=2.0, gt=0.0, le=60.0)
+    # Largest PDF accepted by /v1/detect and /v1/jobs (enforced while the upload streams in).
+    max_pdf_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, le=4 * 1024**3)
+
+
+class JobRunnerConfig(_Strict):
+    """``user_config`` of the JobRunner deployment: PDF limits, page pipeline, storage."""
+
+    # Where jobs live: "s3://bucket/prefix", "file:///dir" or a path. None: the SERVE_APP_STORE_URL
+    # environment variable, else a local directory (serve_app.core.storage.DEFAULT_STORE_DIR).
+    # S3 endpoint and credentials come from the standard AWS chain (AWS_ENDPOINT_URL, AWS_PROFILE...).
+    store_url: str | None = None
+    # /v1/detect answers synchronously for documents up to this many pages; longer ones go to /v1/jobs.
+    max_sync_pages: int = Field(default=20, ge=1, le=1000)
+    # Longest document a job (or client.analyze_pdf) accepts.
+    max_job_pages: int = Field(default=2000, ge=1, le=100_000)
+    # A page may not render to more pixels than this (300 dpi Letter is 8.4 M); bounds memory per page.
+    max_page_pixels: int = Field(default=20_000_000, ge=10_000, le=200_000_000)
+    # Pages of one document rendered or detected at the same time: bounds object store use, while
+    # rendering the next pages overlaps detection of the current ones.
+    max_pages_in_flight: int = Field(default=4, ge=1, le=256)
+    # Jobs run at the same time by one runner; the others wait, queued, in submission order.
+    max_running_jobs: int = Field(default=2, ge=1, le=64)
+    # Logical CPUs asked by each render/annotate Ray task (small: the model deployments hold the rest).
+    render_num_cpus: float = Field(default=0.05, ge=0.0, le=16.0)
+    # A page whose Detector replica died is retried on another replica for at most this long.
+    detect_retry_s: float = Field(default=120.0, gt=0.0, le=3600.0)
 
 
 DEPLOYMENT_CONFIGS: dict[str, type[_Strict]] = {
@@ -86,6 +112,7 @@ DEPLOYMENT_CONFIGS: dict[str, type[_Strict]] = {
     "Clusterer": ClustererConfig,
     "Detector": DetectorConfig,
     "Ingress": IngressConfig,
+    "JobRunner": JobRunnerConfig,
 }
 
 M = TypeVar("M", bound=BaseModel)

@@ -53,3 +53,15 @@ class ModelUnavailable(ServeAppError):
     """A model could not be loaded or is not ready to serve."""
 
     code = "model_unavailable"
+
+
+class JobNotFinished(ServeAppError):
+    """The job (or the asked page of it) is not done yet; poll its state and retry."""
+
+    code = "job_not_finished"
+
+
+class JobFailed(ServeAppError):
+    """The job failed; the message says why."""
+
+    code = "job_failed"

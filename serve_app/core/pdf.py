@@ -1,9 +1,63 @@
-"""PDF pages to pixels with pymupdf (pure: no Ray)."""
+"""PDF pages to pixels and words with pymupdf (pure: no Ray).
+
+``inspect_pdf`` validates an upload before anything is rendered; ``render_page_at`` renders one page and
+extracts its words in the rendered page's coordinates; ``text_in_box`` reads the words inside a region.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
 import numpy as np
 import pymupdf
+
+from serve_app.core.errors import InvalidInput, LimitExceeded
+
+# MuPDF reports every repair of a damaged file ("trying to repair broken xref", ...) by printing to stdout.
+# Bad uploads are expected here and answered with a typed error, so keep the logs quiet (process-wide).
+pymupdf.TOOLS.mupdf_display_errors(False)
+pymupdf.TOOLS.mupdf_display_warnings(False)
+
+PDF_HEADER = b"%PDF-"
+HEADER_WINDOW = 1024  # bytes in which the header must appear (the PDF spec tolerates leading junk)
+MAX_PAGE_POINTS = 14_400.0  # PDF spec limit on a page side: 200 inches
+
+# What pymupdf raises on damaged input: FileDataError/EmptyFileError are RuntimeErrors, "bad xref" is a
+# ValueError, and errors from the MuPDF bindings derive from FzErrorBase.
+_PYMUPDF_ERRORS: tuple[type[Exception], ...] = (RuntimeError, ValueError, pymupdf.mupdf.FzErrorBase)
+
+_DAMAGED = "the PDF is damaged or truncated and cannot be read; export or download it again and re-upload it"
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    """One page as it will be rendered: 1-based number and size in points after /Rotate."""
+
+    number: int
+    width_pt: float
+    height_pt: float
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word of a page's text layer.
+
+    The box is in PDF points with a top-left origin on the rendered (rotated, cropped) page, so
+    multiplying it by ``dpi / 72`` gives pixels of the image from ``render_page_at``.
+    ``block``, ``line`` and ``index`` give the reading order.
+    """
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    text: str
+    block: int
+    line: int
+    index: int
 
 
 def render_page(page: pymupdf.Page, *, dpi: int) -> np.ndarray:
@@ -16,3 +70,176 @@ def render_pdf(pdf: bytes, *, dpi: int) -> list[np.ndarray]:
     """Render every page of an in-memory PDF (see ``render_page``)."""
     with pymupdf.open(stream=pdf, filetype="pdf") as doc:
         return [render_page(page, dpi=dpi) for page in doc]
+
+
+def page_pixels(width_pt: float, height_pt: float, *, dpi: int) -> tuple[int, int]:
+    """Width and height in pixels of a ``width_pt`` x ``height_pt`` page at ``dpi``, rounded as MuPDF does."""
+    zoom = dpi / 72
+    irect = (pymupdf.Rect(0, 0, width_pt, height_pt) * pymupdf.Matrix(zoom, zoom)).irect
+    return irect.width, irect.height
+
+
+def inspect_pdf(
+    pdf: bytes,
+    *,
+    dpi: int,
+    max_pages: int,
+    max_page_pixels: int,
+    max_page_points: float = MAX_PAGE_POINTS,
+) -> list[PageInfo]:
+    """Check an uploaded PDF without rendering it and return its pages.
+
+    Raises ``InvalidInput`` for bytes that are not a PDF, a damaged or truncated file, an encrypted file that
+    needs a password, a PDF without pages, or a page with an invalid size or a side over ``max_page_points``;
+    ``LimitExceeded`` for more than ``max_pages`` pages or a page over ``max_page_pixels`` pixels at ``dpi``.
+    MuPDF silently repairs many damaged files (broken cross-reference tables, a missing tail); such a file
+    passes when every page object is present, otherwise the first missing page is reported.
+    """
+    _check_dpi(dpi)
+    with _open(pdf) as doc:
+        try:
+            count = doc.page_count
+        except _PYMUPDF_ERRORS as exc:  # e.g. a page tree whose /Kids were cut off
+            raise InvalidInput(_DAMAGED) from exc
+        if count == 0:
+            raise InvalidInput("the PDF has no pages; upload a PDF with at least one page")
+        if count > max_pages:
+            raise LimitExceeded(
+                f"the PDF has {count} pages, more than the limit of {max_pages}; "
+                f"split it into files of at most {max_pages} pages"
+            )
+        pages = [_inspect_page(doc, i, count=count, max_page_points=max_page_points) for i in range(count)]
+    for page in pages:
+        width_px, height_px = page_pixels(page.width_pt, page.height_pt, dpi=dpi)
+        pixels = width_px * height_px
+        if pixels > max_page_pixels:
+            raise LimitExceeded(
+                f"page {page.number} would be {width_px} x {height_px} = {pixels:,} pixels at {dpi} dpi, "
+                f"more than the limit of {max_page_pixels:,}; "
+                + _lower_dpi_hint(page, dpi=dpi, max_page_pixels=max_page_pixels)
+            )
+    return pages
+
+
+def render_page_at(pdf: bytes, index: int, *, dpi: int) -> tuple[np.ndarray, list[Word]]:
+    """Render page ``index`` (0-based) of ``pdf`` and extract its words.
+
+    Returns the H x W x 3 uint8 RGB image (see ``render_page``) and the words (see ``Word``) with boxes in
+    points on the rendered page, so they line up with the image on rotated and cropped pages too.
+    A page without a text layer (a scan) gives no words.
+    """
+    _check_dpi(dpi)
+    with _open(pdf) as doc:
+        try:
+            count = doc.page_count
+            if not 0 <= index < count:
+                raise InvalidInput(f"page index {index} is out of range: the PDF has {count} pages")
+            page = doc.load_page(index)
+            image = render_page(page, dpi=dpi)
+            to_rendered = page.rotation_matrix  # unrotated page space -> rendered page space
+            words = []
+            for x0, y0, x1, y1, text, block, line, word in page.get_text("words"):
+                box = pymupdf.Rect(x0, y0, x1, y1) * to_rendered
+                words.append(Word(box.x0, box.y0, box.x1, box.y1, text, block, line, word))
+        except _PYMUPDF_ERRORS as exc:
+            raise InvalidInput(f"page {index + 1} cannot be rendered: {_DAMAGED}") from exc
+    return image, words
+
+
+def text_in_box(
+    words: Sequence[Word], box_pt: tuple[float, float, float, float], *, min_overlap: float = 0.5
+) -> str:
+    """The text of the words lying at least ``min_overlap`` (fraction of their area) inside ``box_pt``.
+
+    Words come out in reading order (block, line, index), joined by spaces within a line and by newlines
+    between lines. A word with no area counts when its centre lies in the box.
+    """
+    if not 0.0 <= min_overlap <= 1.0:
+        raise InvalidInput(f"min_overlap must be between 0 and 1, got {min_overlap}")
+    bx0, by0, bx1, by1 = box_pt
+    inside = []
+    for w in words:
+        area = max(0.0, w.x1 - w.x0) * max(0.0, w.y1 - w.y0)
+        if area > 0:
+            overlap = max(0.0, min(w.x1, bx1) - max(w.x0, bx0)) * max(0.0, min(w.y1, by1) - max(w.y0, by0))
+            keep = overlap > 0 and overlap >= min_overlap * area
+        else:
+            cx, cy = (w.x0 + w.x1) / 2, (w.y0 + w.y1) / 2
+            keep = bx0 <= cx <= bx1 and by0 <= cy <= by1
+        if keep:
+            inside.append(w)
+    inside.sort(key=lambda w: (w.block, w.line, w.index))
+    lines: list[list[str]] = []
+    last: tuple[int, int] | None = None
+    for w in inside:
+        if (w.block, w.line) != last:
+            lines.append([])
+            last = (w.block, w.line)
+        lines[-1].append(w.text)
+    return "\n".join(" ".join(line) for line in lines)
+
+
+def _check_dpi(dpi: int) -> None:
+    if dpi <= 0:
+        raise InvalidInput(f"dpi must be a positive number, got {dpi}")
+
+
+@contextmanager
+def _open(pdf: bytes) -> Iterator[pymupdf.Document]:
+    """Open ``pdf`` or raise ``InvalidInput``; refuses files that need a password."""
+    if not pdf:
+        raise InvalidInput("the PDF is empty (0 bytes); upload a PDF file")
+    if PDF_HEADER not in pdf[:HEADER_WINDOW]:
+        raise InvalidInput(
+            f"the upload is not a PDF (no {PDF_HEADER.decode()} header in its first {HEADER_WINDOW} bytes); "
+            "upload a PDF file"
+        )
+    try:
+        try:
+            doc = pymupdf.open(stream=pdf, filetype="pdf")
+        except _PYMUPDF_ERRORS as exc:
+            raise InvalidInput(_DAMAGED) from exc
+        with doc:
+            if doc.needs_pass:
+                raise InvalidInput("the PDF is encrypted; remove the password and upload it again")
+            yield doc
+    finally:
+        # With display off MuPDF still appends every message to a process-wide list; do not let it grow.
+        pymupdf.TOOLS.reset_mupdf_warnings()
+
+
+def _inspect_page(doc: pymupdf.Document, i: int, *, count: int, max_page_points: float) -> PageInfo:
+    number = i + 1
+    missing = InvalidInput(
+        f"page {number} of {count} is missing or damaged (the PDF looks truncated or corrupt); "
+        "export or download it again and re-upload it"
+    )
+    try:
+        # MuPDF stands in a blank Letter page for a page object that is absent, so look at the object.
+        xref = doc.page_xref(i)
+        if not 0 < xref < doc.xref_length() or not doc.xref_get_keys(xref):
+            raise missing
+        rect = doc.load_page(i).rect  # after /Rotate, clipped to the CropBox: what gets rendered
+    except _PYMUPDF_ERRORS as exc:
+        raise missing from exc
+    width, height = float(rect.width), float(rect.height)
+    if not (math.isfinite(width) and math.isfinite(height) and width > 0 and height > 0):
+        raise InvalidInput(
+            f"page {number} has an invalid size ({width} x {height} pt); "
+            "fix the page's MediaBox or re-export the PDF"
+        )
+    if max(width, height) > max_page_points:
+        raise InvalidInput(
+            f"page {number} is {width:g} x {height:g} pt, larger than the {max_page_points:g} pt "
+            f"({max_page_points / 72:g} in) allowed on a side; scale the page down and upload it again"
+        )
+    return PageInfo(number=number, width_pt=width, height_pt=height)
+
+
+def _lower_dpi_hint(page: PageInfo, *, dpi: int, max_page_pixels: int) -> str:
+    best = min(dpi - 1, math.floor(72 * math.sqrt(max_page_pixels / (page.width_pt * page.height_pt))))
+    while best >= 1 and math.prod(page_pixels(page.width_pt, page.height_pt, dpi=best)) > max_page_pixels:
+        best -= 1
+    if best < 1:
+        return "the page is too large to render within the limit at any dpi; scale the page down"
+    return f"use a lower dpi (at most {best} dpi fits this page)"

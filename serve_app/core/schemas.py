@@ -100,6 +100,20 @@ def check_json_content_type(content_type: str | None) -> None:
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {shown}")
 
 
+PDF_MEDIA_TYPES = ("application/pdf", "multipart/form-data")
+
+
+def check_pdf_content_type(content_type: str | None) -> str:
+    """Accept a PDF body (``application/pdf``) or a form upload; return the media type."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type not in PDF_MEDIA_TYPES:
+        raise UnsupportedMediaType(
+            f"send the PDF as Content-Type application/pdf or as multipart/form-data with a file part "
+            f"named 'file', got {content_type or 'none'}"
+        )
+    return media_type
+
+
 def parse_json_body(model: type[B], body: bytes) -> B:
     """Decode ``body`` as JSON and validate it against ``model``."""
     if not body.strip():
@@ -113,7 +127,7 @@ def parse_json_body(model: type[B], body: bytes) -> B:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInput(_describe(exc)) from None
+        raise InvalidInput(describe_validation_error(exc)) from None
 
 
 def check_sentences(sentences: list[str], *, max_sentences: int, max_text_chars: int) -> None:
@@ -129,7 +143,7 @@ def check_sentences(sentences: list[str], *, max_sentences: int, max_text_chars:
             )
 
 
-def _describe(exc: ValidationError) -> str:
+def describe_validation_error(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")

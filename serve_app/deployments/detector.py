@@ -62,30 +62,36 @@ class Detector:
     def ready(self) -> dict[str, Any]:
         return {"torch_threads": self._threads, **self._config.model_dump()}
 
-    async def detect(self, page: PageImage) -> list[Region]:
-        """Regions found on one page, best-scoring first within reading order (top to bottom)."""
+    async def detect(self, page: PageImage, score_threshold: float | None = None) -> list[Region]:
+        """Regions found on one page, top to bottom; ``score_threshold`` overrides the configured one."""
         if not isinstance(page, PageImage):
             raise InvalidInput(f"detect expects a PageImage, got {type(page).__name__}")
-        outcome = await self._detect_batch(page)
+        if score_threshold is not None and not 0.0 <= score_threshold <= 1.0:
+            raise InvalidInput(f"score_threshold must be between 0 and 1, got {score_threshold}")
+        outcome = await self._detect_batch((page, score_threshold))
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.01)
-    async def _detect_batch(self, pages: list[PageImage]) -> list[list[Region] | BaseException]:
+    async def _detect_batch(
+        self, requests: list[tuple[PageImage, float | None]]
+    ) -> list[list[Region] | BaseException]:
         # Batched across callers, but pages run one at a time (detectron2 memory grows with the batch).
         # A bad page fails only its own caller: errors are returned per page, not raised for the batch.
         results: list[list[Region] | BaseException] = []
-        for page in pages:
+        for page, threshold in requests:
             try:
                 image = await page.image  # zero-copy read from the object store on this node
-                results.append(self._detect_one(image, page.points_per_pixel))
+                results.append(self._detect_one(image, page.points_per_pixel, threshold))
             except Exception as exc:
                 results.append(exc)
             await asyncio.sleep(0)
         return results
 
-    def _detect_one(self, image: np.ndarray, points_per_pixel: float) -> list[Region]:
+    def _detect_one(
+        self, image: np.ndarray, points_per_pixel: float, score_threshold: float | None
+    ) -> list[Region]:
         # The predictor validates the image (shape, dtype, size) and raises InvalidInput.
         began = time.perf_counter()
         boxes, scores, classes = self._predictor.predict(image)
@@ -97,6 +103,6 @@ class Detector:
             classes,
             image_size=(image.shape[0], image.shape[1]),
             points_per_pixel=points_per_pixel,
-            score_threshold=self._config.score_threshold,
+            score_threshold=self._config.score_threshold if score_threshold is None else score_threshold,
             max_detections=self._config.max_detections,
         )

@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ray import serve
-from ray.exceptions import RayTaskError
-from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from ray.serve.handle import DeploymentHandle
 from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
@@ -25,13 +25,16 @@ import serve_app
 from serve_app.core import errors
 from serve_app.core.api import ROUTES, openapi_document
 from serve_app.core.clustering import Clustering
+from serve_app.core.jobs import AnalyzeResult, JobState, parse_options
 from serve_app.core.schemas import (
     ClusterRequest,
     EmbedRequest,
     check_json_content_type,
+    check_pdf_content_type,
     check_sentences,
     parse_json_body,
 )
+from serve_app.deployments.failures import RETRYABLE, root_cause
 from serve_app.settings import IngressConfig, parse_settings
 
 logger = logging.getLogger("ray.serve")
@@ -39,6 +42,8 @@ logger = logging.getLogger("ray.serve")
 STATUS_BY_ERROR: dict[type[errors.ServeAppError], int] = {
     errors.MalformedBody: 400,
     errors.NotFound: 404,
+    errors.JobNotFinished: 409,
+    errors.JobFailed: 409,
     errors.LimitExceeded: 413,
     errors.UnsupportedMediaType: 415,
     errors.InvalidInput: 422,
@@ -54,11 +59,11 @@ def error_json(status: int, code: str, message: str) -> JSONResponse:
 
 def error_response(exc: BaseException) -> JSONResponse:
     """Map any exception to the JSON error body; unexpected ones are logged and become a 500."""
-    cause = exc.cause if isinstance(exc, RayTaskError) and exc.cause is not None else exc
+    cause = root_cause(exc)
     if isinstance(cause, errors.ServeAppError):
         status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(cause, t)), 500)
         return error_json(status, cause.code, cause.message)
-    if isinstance(cause, BackPressureError | DeploymentUnavailableError):
+    if isinstance(cause, RETRYABLE):
         return error_json(
             503, "unavailable", f"the service is overloaded or starting; retry shortly ({cause})"
         )
@@ -88,11 +93,16 @@ class Ingress:
     """HTTP routes of ``serve_app.core.api.ROUTES``, served by Starlette inside a Serve replica."""
 
     def __init__(
-        self, embedder: DeploymentHandle, clusterer: DeploymentHandle, detector: DeploymentHandle
+        self,
+        embedder: DeploymentHandle,
+        clusterer: DeploymentHandle,
+        detector: DeploymentHandle,
+        job_runner: DeploymentHandle,
     ) -> None:
         self._embedder = embedder
         self._clusterer = clusterer
         self._detector = detector
+        self._jobs = job_runner
         self._config = IngressConfig()
         self._openapi = openapi_document(title="serve_app", version=serve_app.__version__)
 
@@ -149,11 +159,43 @@ class Ingress:
         ]
         return JSONResponse({"clusters": clusters, "unclustered": [member(i) for i in result.unclustered]})
 
+    async def detect(self, request: Request) -> Response:
+        options = parse_options(dict(request.query_params))
+        pdf, _ = await self._read_pdf(request)
+        result: AnalyzeResult = await self._jobs.detect.remote(pdf, options)
+        return JSONResponse(result.model_dump())
+
+    async def submit_job(self, request: Request) -> Response:
+        options = parse_options(dict(request.query_params))
+        pdf, filename = await self._read_pdf(request)
+        state: JobState = await self._jobs.submit.remote(pdf, options, filename)
+        location = str(request.url_for("job_status", job_id=state.id))
+        return JSONResponse(state.model_dump(mode="json"), status_code=202, headers={"Location": location})
+
+    async def job_status(self, request: Request) -> Response:
+        state: JobState = await self._jobs.status.remote(request.path_params["job_id"])
+        return JSONResponse(state.model_dump(mode="json"))
+
+    async def job_result(self, request: Request) -> Response:
+        body: bytes = await self._jobs.result.remote(request.path_params["job_id"])
+        return Response(body, media_type="application/json")
+
+    async def job_page(self, request: Request) -> Response:
+        png: bytes = await self._jobs.page_png.remote(
+            request.path_params["job_id"], request.path_params["number"]
+        )
+        return Response(png, media_type="image/png")
+
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(self, request: Request) -> Response:
-        handles = {"Embedder": self._embedder, "Clusterer": self._clusterer, "Detector": self._detector}
+        handles = {
+            "Embedder": self._embedder,
+            "Clusterer": self._clusterer,
+            "Detector": self._detector,
+            "JobRunner": self._jobs,
+        }
         names = tuple(handles)
         results = await asyncio.gather(*(self._probe(h) for h in handles.values()))
         states = dict(zip(names, results, strict=True))
@@ -177,7 +219,21 @@ class Ingress:
 
     async def _read_json(self, request: Request) -> bytes:
         check_json_content_type(request.headers.get("content-type"))
-        limit = self._config.max_body_bytes
+        return await self._read_body(request, limit=self._config.max_body_bytes)
+
+    async def _read_pdf(self, request: Request) -> tuple[bytes, str | None]:
+        """The uploaded PDF and its file name: an application/pdf body or a multipart "file" part."""
+        media_type = check_pdf_content_type(request.headers.get("content-type"))
+        body = await self._read_body(request, limit=self._config.max_pdf_bytes)
+        if media_type == "application/pdf":
+            pdf, filename = body, None
+        else:
+            pdf, filename = await _multipart_file(request, body)
+        if not pdf:
+            raise errors.MalformedBody("the PDF is empty (0 bytes)")
+        return pdf, filename
+
+    async def _read_body(self, request: Request, *, limit: int) -> bytes:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise errors.LimitExceeded(f"body is {declared} bytes; the limit is {limit}")
@@ -194,3 +250,20 @@ class Ingress:
         check_sentences(
             sentences, max_sentences=self._config.max_sentences, max_text_chars=self._config.max_text_chars
         )
+
+
+async def _multipart_file(request: Request, body: bytes) -> tuple[bytes, str | None]:
+    """The "file" part of an already size-checked multipart/form-data body."""
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        async with Request(request.scope, receive).form(max_files=1, max_fields=16) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise errors.InvalidInput('a multipart upload needs the PDF in a file part named "file"')
+            return await upload.read(), (upload.filename or None)
+    except (MultiPartException, HTTPException) as exc:
+        detail = getattr(exc, "message", None) or getattr(exc, "detail", "")
+        raise errors.MalformedBody(f"the multipart body cannot be parsed: {detail}") from None

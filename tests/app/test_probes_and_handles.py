@@ -9,7 +9,8 @@ from ray import serve
 from serve_app.core.api import ROUTES
 from serve_app.core.clustering import Clustering
 from serve_app.deployments.clusterer import Clusterer
-from tests.app.conftest import APP_NAME
+from tests import pdfs
+from tests.app.conftest import APP_NAME, wait_for_job
 from tests.examples import NINE_TITLES
 
 
@@ -22,7 +23,7 @@ def test_readyz_reports_every_deployment(http: httpx.Client) -> None:
     assert response.status_code == 200
     assert response.json() == {
         "status": "ready",
-        "deployments": {"Embedder": "ready", "Clusterer": "ready", "Detector": "ready"},
+        "deployments": {"Embedder": "ready", "Clusterer": "ready", "Detector": "ready", "JobRunner": "ready"},
     }
 
 
@@ -30,12 +31,19 @@ def test_openapi_served_matches_routes(http: httpx.Client) -> None:
     doc = http.get("/openapi.json").json()
     validate(doc)
     assert {(p, m.upper()) for p, ops in doc["paths"].items() for m in ops} == {
-        (r.path, r.method) for r in ROUTES
+        (r.openapi_path, r.method) for r in ROUTES
     }
-    # Every documented route answers (not 404/405) over real HTTP.
+    # Every documented route answers with its documented status over real HTTP.
+    submitted = http.post("/v1/jobs", content=pdfs.text_pdf(1), headers={"content-type": "application/pdf"})
+    job_id = wait_for_job(http, submitted.json()["id"])["id"]
     for route in ROUTES:
-        response = http.request(route.method, route.path, json={"sentences": ["probe"]})
-        assert response.status_code == 200, (route.path, response.text)
+        path = route.path.replace("{job_id}", job_id).replace("{number:int}", "1")
+        if route.pdf_body:
+            response = http.post(path, content=pdfs.text_pdf(1), headers={"content-type": "application/pdf"})
+        else:
+            response = http.request(route.method, path, json={"sentences": ["probe"]})
+        assert response.status_code == route.status, (route.path, response.text)
+        assert response.headers["content-type"].startswith(route.response_media)
 
 
 def test_handles_compose_without_http(serve_url: str) -> None:

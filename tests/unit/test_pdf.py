@@ -1,9 +1,24 @@
 from __future__ import annotations
 
+import random
+import re
+
 import numpy as np
 import pymupdf
+import pytest
 
-from serve_app.core.pdf import render_page, render_pdf
+from serve_app.core.errors import InvalidInput, LimitExceeded
+from serve_app.core.pdf import (
+    PageInfo,
+    Word,
+    inspect_pdf,
+    page_pixels,
+    render_page,
+    render_page_at,
+    render_pdf,
+    text_in_box,
+)
+from tests import pdfs
 
 
 def make_pdf() -> bytes:
@@ -25,3 +40,224 @@ def test_render_pdf_gives_rgb_arrays_at_the_requested_dpi() -> None:
 def test_render_page_matches_render_pdf() -> None:
     with pymupdf.open(stream=make_pdf(), filetype="pdf") as doc:
         np.testing.assert_array_equal(render_page(doc[0], dpi=72), render_pdf(make_pdf(), dpi=72)[0])
+
+
+# --- inspect_pdf -----------------------------------------------------------------------------------------
+
+LIMITS = {"dpi": 72, "max_pages": 10, "max_page_pixels": 10_000_000}
+
+
+def test_inspect_pdf_lists_pages_with_their_rendered_size() -> None:
+    assert inspect_pdf(make_pdf(), **LIMITS) == [PageInfo(1, 200.0, 100.0), PageInfo(2, 100.0, 300.0)]
+    lines = 3
+    pages = inspect_pdf(pdfs.text_pdf(2, lines_per_page=lines), **LIMITS)
+    assert [p.number for p in pages] == [1, 2]
+    assert pages[0].width_pt == pdfs.PAGE_WIDTH and pages[0].height_pt == 40 + pdfs.LINE_GAP * lines
+
+
+def test_inspect_pdf_reports_the_size_after_rotate() -> None:
+    assert inspect_pdf(rotated_pdf(90), **LIMITS) == [PageInfo(1, 130.0, 200.0)]
+
+
+@pytest.mark.parametrize(
+    ("pdf", "fragment"),
+    [
+        (b"", "empty (0 bytes)"),
+        (pdfs.not_a_pdf(), "not a PDF"),
+        (bytes(random.Random(0).randrange(256) for _ in range(4000)), "not a PDF"),
+        (b" " * 1024 + b"%PDF-1.7\n", "not a PDF"),  # the header must be in the first 1024 bytes
+        (b"%PDF-1.7\n", "damaged or truncated"),  # header alone: MuPDF cannot open it
+        (b"%PDF-1.7\n" + bytes(random.Random(1).randrange(256) for _ in range(4000)), "damaged or truncated"),
+        (pdfs.encrypted_pdf(), "encrypted; remove the password"),
+        (pdfs.zero_page_pdf(), "no pages"),  # MuPDF opens it (after a repair) with page_count 0
+        (pdfs.truncated_pdf(), "page 2 of 3 is missing or damaged"),
+        (pdfs.huge_page_pdf(), "20000 x 500 pt, larger than the 14400 pt"),
+    ],
+    ids=["empty", "text", "random", "late-header", "header-only", "random-after-header", "encrypted",
+         "zero-pages", "truncated", "huge-page"],
+)  # fmt: skip
+def test_inspect_pdf_rejects_bad_pdfs_with_an_actionable_message(pdf: bytes, fragment: str) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(fragment)):
+        inspect_pdf(pdf, **LIMITS)
+
+
+def test_a_pdf_with_only_an_owner_password_opens_without_one() -> None:
+    with pymupdf.open(stream=pdfs.text_pdf(1), filetype="pdf") as doc:
+        pdf = doc.tobytes(encryption=pymupdf.mupdf.PDF_ENCRYPT_AES_256, owner_pw="o")
+    assert len(inspect_pdf(pdf, **LIMITS)) == 1
+
+
+def test_truncated_pdfs_are_rejected_unless_every_page_survived() -> None:
+    """What MuPDF 1.28 does with the first part of a valid 6-page PDF (observed, not designed):
+
+    * cut inside the page objects: either it cannot open the file at all (FileDataError), or it "repairs"
+      it, keeps /Count 6 from the page tree and stands in blank 612 x 792 pt pages for the missing page
+      objects; inspect_pdf reports both as damaged.
+    * cut after the last object, so only the cross-reference table and trailer are lost: it repairs the
+      file silently and every page, text included, is intact; inspect_pdf accepts it.
+    """
+    pdf = pdfs.text_pdf(6)
+    outcomes = set()
+    for percent in range(5, 100, 5):
+        try:
+            pages = inspect_pdf(pdf[: len(pdf) * percent // 100], **LIMITS)
+        except InvalidInput as exc:
+            if "missing or damaged" in exc.message:
+                outcomes.add("blank stand-in pages")
+            else:
+                assert "damaged or truncated" in exc.message
+                outcomes.add("cannot open")
+        else:
+            assert [(p.width_pt, p.height_pt) for p in pages] == [(pdfs.PAGE_WIDTH, 140.0)] * 6
+            outcomes.add("accepted")
+    assert outcomes == {"cannot open", "blank stand-in pages", "accepted"}
+
+    without_xref = pdf[: pdf.rindex(b"xref")]
+    assert len(inspect_pdf(without_xref, **LIMITS)) == 6
+    _, words = render_page_at(without_xref, 5, dpi=72)
+    assert text_in_box(words, (0, 0, 1000, 1000)).splitlines()[0] == pdfs.text_line(6, 1)
+
+
+def test_invalid_mediaboxes_are_replaced_by_mupdf_with_letter_size() -> None:
+    # MuPDF substitutes 612 x 792 pt for an empty or non-finite MediaBox, so such a page renders (blank)
+    # instead of reaching inspect_pdf's own size check, which stays as a guard.
+    for box in (b"[0 0 0 0]", b"[0 0 1e30 100]"):
+        pdf = make_pdf().replace(b"/MediaBox[0 0 200 100]", b"/MediaBox" + box)
+        assert inspect_pdf(pdf, **LIMITS)[0] == PageInfo(1, 612.0, 792.0)
+
+
+def test_inspect_pdf_refuses_more_pages_than_the_limit() -> None:
+    with pytest.raises(LimitExceeded, match="has 3 pages, more than the limit of 2"):
+        inspect_pdf(pdfs.text_pdf(3), **{**LIMITS, "max_pages": 2})
+    assert len(inspect_pdf(pdfs.text_pdf(2), **{**LIMITS, "max_pages": 2})) == 2
+
+
+def test_inspect_pdf_refuses_a_page_over_the_pixel_limit_and_suggests_a_dpi() -> None:
+    pdf = make_pdf()  # page 2 is 100 x 300 pt: 200 x 600 = 120,000 px at 144 dpi
+    with pytest.raises(LimitExceeded) as info:
+        inspect_pdf(pdf, dpi=144, max_pages=10, max_page_pixels=100_000)
+    message = info.value.message
+    assert "page 2 would be 200 x 600 = 120,000 pixels at 144 dpi" in message
+    assert "limit of 100,000" in message
+    suggested = int(re.search(r"at most (\d+) dpi", message).group(1))  # type: ignore[union-attr]
+    assert len(inspect_pdf(pdf, dpi=suggested, max_pages=10, max_page_pixels=100_000)) == 2
+    with pytest.raises(LimitExceeded):
+        inspect_pdf(pdf, dpi=suggested + 1, max_pages=10, max_page_pixels=100_000)
+
+
+def test_inspect_pdf_counts_pixels_as_the_renderer_does() -> None:
+    for dpi in (50, 72, 100, 150):
+        first, second = render_pdf(make_pdf(), dpi=dpi)
+        assert page_pixels(200, 100, dpi=dpi) == (first.shape[1], first.shape[0])
+        assert page_pixels(100, 300, dpi=dpi) == (second.shape[1], second.shape[0])
+
+
+def test_inspect_pdf_rejects_a_non_positive_dpi() -> None:
+    with pytest.raises(InvalidInput, match="dpi must be a positive number"):
+        inspect_pdf(make_pdf(), **{**LIMITS, "dpi": 0})
+
+
+def test_mupdf_repair_messages_stay_out_of_the_output(capfd: pytest.CaptureFixture[str]) -> None:
+    for pdf in (pdfs.truncated_pdf(), pdfs.zero_page_pdf(), b"%PDF-1.7\n"):
+        with pytest.raises(InvalidInput):
+            inspect_pdf(pdf, **LIMITS)
+    assert capfd.readouterr() == ("", "")
+
+
+# --- render_page_at --------------------------------------------------------------------------------------
+
+
+def rotated_pdf(rotation: int) -> bytes:
+    """A 300 x 200 pt page cropped to 200 x 130 pt at (50, 50), with two words, turned by ``rotation``."""
+    with pymupdf.open() as doc:
+        page = doc.new_page(width=300, height=200)
+        page.insert_text((80, 90), "Hello", fontsize=20)
+        page.insert_text((150, 140), "world", fontsize=14)
+        page.set_cropbox(pymupdf.Rect(50, 50, 250, 180))
+        page.set_rotation(rotation)
+        return doc.tobytes()
+
+
+def test_render_page_at_gives_the_page_image_and_its_words() -> None:
+    pdf = pdfs.text_pdf(2, lines_per_page=3)
+    image, words = render_page_at(pdf, 1, dpi=72)
+    np.testing.assert_array_equal(image, render_pdf(pdf, dpi=72)[1])
+    assert text_in_box(words, (0, 0, 1000, 1000)) == "\n".join(pdfs.text_line(2, i) for i in (1, 2, 3))
+    first = words[0]
+    assert (first.text, first.block, first.line, first.index) == ("page", 0, 0, 0)
+    assert first.x0 == pytest.approx(20) and first.y0 < 20 + pdfs.LINE_GAP < first.y1  # line 1 baseline
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_word_boxes_line_up_with_the_rendered_image_on_rotated_pages(rotation: int) -> None:
+    dpi = 100
+    image, words = render_page_at(rotated_pdf(rotation), 0, dpi=dpi)
+    size_pt = (200, 130) if rotation in (0, 180) else (130, 200)
+    assert image.shape[:2] == page_pixels(*size_pt, dpi=dpi)[::-1]
+    assert [w.text for w in words] == ["Hello", "world"]
+    dark = image.min(axis=2) < 128
+    scale = dpi / 72
+    in_words = 0
+    for w in words:
+        x0, y0, x1, y1 = (round(v * scale) for v in (w.x0, w.y0, w.x1, w.y1))
+        inside = int(dark[y0:y1, x0:x1].sum())
+        assert inside > 50, (rotation, w)  # the glyphs are in the box
+        in_words += inside
+    assert in_words == dark.sum()  # and nowhere else on the page
+
+
+def test_render_page_at_gives_no_words_for_a_scanned_page() -> None:
+    image, words = render_page_at(pdfs.scanned_pdf(), 0, dpi=50)
+    assert words == []
+    assert image.min() < 50  # the scan itself is rendered
+
+
+def test_render_page_at_rejects_a_page_index_out_of_range() -> None:
+    with pytest.raises(InvalidInput, match="page index 2 is out of range: the PDF has 2 pages"):
+        render_page_at(make_pdf(), 2, dpi=72)
+    with pytest.raises(InvalidInput, match="encrypted"):
+        render_page_at(pdfs.encrypted_pdf(), 0, dpi=72)
+
+
+# --- text_in_box -----------------------------------------------------------------------------------------
+
+
+def word(x0: float, y0: float, x1: float, y1: float, text: str, block: int, line: int, index: int) -> Word:
+    return Word(x0, y0, x1, y1, text, block, line, index)
+
+
+# Two blocks; given out of order to prove the result follows (block, line, index).
+WORDS = [
+    word(10, 50, 40, 60, "second", 1, 0, 0),
+    word(50, 10, 80, 20, "world", 0, 0, 1),
+    word(10, 10, 40, 20, "hello", 0, 0, 0),
+    word(10, 25, 40, 35, "again", 0, 1, 0),
+    word(45, 50, 75, 60, "block", 1, 0, 1),
+]
+
+
+def test_text_in_box_reads_words_in_order_joining_lines_with_newlines() -> None:
+    assert text_in_box(WORDS, (0, 0, 100, 100)) == "hello world\nagain\nsecond block"
+    assert text_in_box(WORDS, (0, 0, 100, 40)) == "hello world\nagain"
+    assert text_in_box(WORDS, (200, 200, 300, 300)) == ""
+    assert text_in_box([], (0, 0, 100, 100)) == ""
+
+
+def test_text_in_box_keeps_words_mostly_inside_the_box() -> None:
+    box = (0, 0, 60, 40)  # "world" (x 50..80) is one third inside
+    assert text_in_box(WORDS, box) == "hello\nagain"
+    assert text_in_box(WORDS, box, min_overlap=0.3) == "hello world\nagain"
+    assert text_in_box(WORDS, (0, 0, 25, 100), min_overlap=0.5) == "hello\nagain\nsecond"  # exactly half
+    assert text_in_box(WORDS, (0, 0, 25, 100), min_overlap=0.51) == ""
+    assert text_in_box(WORDS, (0, 0, 100, 15), min_overlap=0.0) == "hello world"  # any overlap at all
+
+
+def test_text_in_box_places_a_word_without_area_by_its_centre() -> None:
+    flat = [word(10, 10, 30, 10, "flat", 0, 0, 0)]
+    assert text_in_box(flat, (0, 0, 50, 50)) == "flat"
+    assert text_in_box(flat, (0, 20, 50, 50)) == ""
+
+
+def test_text_in_box_rejects_an_overlap_outside_0_1() -> None:
+    with pytest.raises(InvalidInput, match="min_overlap must be between 0 and 1"):
+        text_in_box(WORDS, (0, 0, 1, 1), min_overlap=1.5)

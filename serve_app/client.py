@@ -1,0 +1,115 @@
+"""Python API for other Ray jobs: call the running app through deployment handles, no HTTP.
+
+Connect to the cluster the app runs on first (``ray.init(address="auto")`` on a node of it), then::
+
+    from serve_app import client
+
+    vectors = client.embed(["A man is walking his dog.", "A woman gives a talk."])
+    groups = client.cluster(sentences)                       # serve_app.core.clustering.Clustering
+    result = client.analyze_pdf(open("paper.pdf", "rb").read(), cluster=True)
+    regions = client.detect_pages([ray.put(page_image)])     # references you own; pixels stay put
+
+Object references you pass to ``detect_pages`` must stay alive (their owner, usually your driver,
+must not exit) until the answers arrive, or the Detector fails with ``OwnerDiedError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import ray
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from serve_app.core.clustering import Clustering
+from serve_app.core.jobs import AnalyzeOptions, AnalyzeResult
+from serve_app.core.layout import Region
+from serve_app.deployments.detector import PageImage
+
+APP_NAME = "serve_app"
+TIMEOUT_S = 600.0
+
+
+def handle(deployment: str, *, app_name: str = APP_NAME) -> DeploymentHandle:
+    """A handle to one deployment of the running app (Embedder, Clusterer, Detector, JobRunner)."""
+    return serve.get_deployment_handle(deployment, app_name=app_name)
+
+
+def embed(sentences: Sequence[str], *, app_name: str = APP_NAME, timeout_s: float = TIMEOUT_S) -> np.ndarray:
+    """L2-normalised float32 embeddings, one row per sentence."""
+    vectors: np.ndarray = (
+        handle("Embedder", app_name=app_name).embed.remote(list(sentences)).result(timeout_s=timeout_s)
+    )
+    return vectors
+
+
+def cluster(
+    sentences: Sequence[str],
+    *,
+    num_clusters: int | None = None,
+    min_cluster_size: int = 1,
+    distance_threshold: float | None = None,
+    app_name: str = APP_NAME,
+    timeout_s: float = TIMEOUT_S,
+) -> Clustering:
+    """Group sentences by meaning; the embeddings go from Embedder to Clusterer by reference."""
+    embeddings = handle("Embedder", app_name=app_name).embed.remote(list(sentences))
+    clustering: Clustering = (
+        handle("Clusterer", app_name=app_name)
+        .cluster.remote(
+            embeddings,
+            num_clusters=num_clusters,
+            min_cluster_size=min_cluster_size,
+            distance_threshold=distance_threshold,
+        )
+        .result(timeout_s=timeout_s)
+    )
+    return clustering
+
+
+def detect_pages(
+    pages: Sequence[PageImage | ray.ObjectRef | np.ndarray],
+    *,
+    points_per_pixel: float = 1.0,
+    score_threshold: float | None = None,
+    app_name: str = APP_NAME,
+    timeout_s: float = TIMEOUT_S,
+) -> list[list[Region]]:
+    """Layout regions of each page image (H x W x 3 uint8 RGB), in order.
+
+    Give ``PageImage``s or object references to images already in the object store; a bare array is
+    put there once here. ``points_per_pixel`` (72 / dpi) converts boxes to PDF points for refs and arrays.
+    """
+    detector = handle("Detector", app_name=app_name)
+    images = [_page_image(p, points_per_pixel) for p in pages]
+    responses = [detector.detect.remote(p, score_threshold=score_threshold) for p in images]
+    return [r.result(timeout_s=timeout_s) for r in responses]
+
+
+def analyze_pdf(
+    pdf: bytes,
+    *,
+    dpi: int = 72,
+    score_threshold: float | None = None,
+    cluster: bool = False,
+    app_name: str = APP_NAME,
+    timeout_s: float = TIMEOUT_S,
+) -> AnalyzeResult:
+    """Every page's regions with their text (and, with ``cluster=True``, groups of similar regions).
+
+    Runs in the JobRunner like ``POST /v1/detect`` but up to ``max_job_pages`` pages, and stores nothing.
+    """
+    options = AnalyzeOptions(dpi=dpi, score_threshold=score_threshold, cluster=cluster)
+    result: AnalyzeResult = (
+        handle("JobRunner", app_name=app_name).analyze.remote(pdf, options).result(timeout_s=timeout_s)
+    )
+    return result
+
+
+def _page_image(page: PageImage | ray.ObjectRef | np.ndarray, points_per_pixel: float) -> PageImage:
+    if isinstance(page, PageImage):
+        return page
+    if isinstance(page, ray.ObjectRef):
+        return PageImage(image=page, points_per_pixel=points_per_pixel)
+    return PageImage(image=ray.put(page), points_per_pixel=points_per_pixel)
