@@ -85,11 +85,13 @@ def wait_running(app_names: list[str], *, timeout_s: float) -> None:
     while True:
         apps = serve.status().applications
         states = {name: apps[name].status if name in apps else "NOT_STARTED" for name in app_names}
-        failed = [n for n, s in states.items() if s in ("DEPLOY_FAILED", "UNHEALTHY")]
+        failed = [n for n, s in states.items() if s == "DEPLOY_FAILED"]
         if failed:
             raise RuntimeError(f"deploy failed: {apps[failed[0]].message}")
         if all(s == "RUNNING" for s in states.values()):
             return
         if time.monotonic() > deadline:
-            raise TimeoutError(f"apps not RUNNING after {timeout_s:.0f}s: {states}")
+            # UNHEALTHY may be transient (a replica crashed and is being replaced): wait it out.
+            messages = {n: apps[n].message for n in states if n in apps and apps[n].message}
+            raise TimeoutError(f"apps not RUNNING after {timeout_s:.0f}s: {states} {messages}")
         time.sleep(0.5)

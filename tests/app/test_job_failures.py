@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import ray
 
+from serve_app.launch import wait_running
 from serve_app.training.synth import generate_document
 from tests.app.conftest import APP_NAME, BUCKET, PREFIX, wait_for_job
 
@@ -15,15 +16,17 @@ PDF = {"content-type": "application/pdf"}
 PAGES = 16
 
 
-def replica_actor(deployment: str) -> ray.actor.ActorHandle:
-    """The one running replica actor of ``deployment`` (Serve names them SERVE_REPLICA::app#dep#id)."""
+def kill_replicas(deployment: str) -> int:
+    """Kill every replica actor of ``deployment`` (named SERVE_REPLICA::app#deployment#id) for good;
+    Serve has to start new ones. Returns how many were killed."""
     names = [
         a["name"]
         for a in ray.util.list_named_actors(all_namespaces=True)
         if a["name"].startswith(f"SERVE_REPLICA::{APP_NAME}#{deployment}#")
     ]
-    assert len(names) == 1, names
-    return ray.get_actor(names[0], namespace="serve")
+    for name in names:
+        ray.kill(ray.get_actor(name, namespace="serve"), no_restart=True)
+    return len(names)
 
 
 def submit_and_wait_for_progress(http: httpx.Client, seed: int, *, pages_done: int) -> dict[str, Any]:
@@ -53,15 +56,16 @@ def assert_every_page_exactly_once(http: httpx.Client, job_id: str) -> dict[str,
 
 def test_detector_replica_killed_mid_job(http: httpx.Client) -> None:
     state = submit_and_wait_for_progress(http, seed=616_161, pages_done=2)
-    ray.kill(replica_actor("Detector"), no_restart=True)
+    assert kill_replicas("Detector") >= 1
     assert http.get("/healthz").status_code == 200
     final = assert_every_page_exactly_once(http, state["id"])
     assert final["attempts"] == 1  # the runner retried its pages on the new replica; no restart
+    wait_running([APP_NAME], timeout_s=120)  # Serve replaced the replica: the app is healthy again
 
 
 def test_job_runner_killed_mid_job(http: httpx.Client, s3: Any) -> None:
     state = submit_and_wait_for_progress(http, seed=717_171, pages_done=3)
-    ray.kill(replica_actor("JobRunner"), no_restart=True)
+    assert kill_replicas("JobRunner") == 1
     killed_at = time.time()
     pages_prefix = f"{PREFIX}/jobs/{state['id']}/pages/"
     before = {
@@ -76,3 +80,4 @@ def test_job_runner_killed_mid_job(http: httpx.Client, s3: Any) -> None:
              for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=pages_prefix)["Contents"]}  # fmt: skip
     for key, stamp in before.items():  # pages done before the kill were not redone
         assert after[key] == stamp <= killed_at + 1, key
+    wait_running([APP_NAME], timeout_s=120)
