@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install run test test-unit test-app test-cluster lint bench bench-embed bench-detector clustering-quality \
+.PHONY: install run test test-unit test-app test-cluster lint bench bench-embed bench-pdf bench-detector clustering-quality \
 	train-detector evaluate-detector lock clean
 
 install: $(STAMP)
@@ -45,10 +45,13 @@ lint: install
 	$(BIN)/python -m ruff format --check serve_app tests benchmarks scripts
 	$(BIN)/python -m mypy serve_app
 
-bench: bench-embed bench-detector
+bench: bench-embed bench-detector bench-pdf
 
 bench-embed: install
 	$(BIN)/python benchmarks/embed_throughput.py
+
+bench-pdf: install
+	$(BIN)/python benchmarks/pdf_pipeline.py
 
 bench-detector: install
 	$(BIN)/python benchmarks/detector_speed.py

@@ -130,7 +130,7 @@ def new_job(pages_total: int, options: AnalyzeOptions, *, filename: str | None =
 
 def check_job_id(job_id: str) -> str:
     """Reject anything that is not a job id before it reaches the store (ids are 32 hex digits)."""
-    if not _JOB_ID.match(job_id):
+    if not _JOB_ID.fullmatch(job_id):  # not match(): "$" also matches before a trailing newline
         raise NotFound(f"no job {job_id!r}: job ids are 32 hexadecimal digits")
     return job_id
 
@@ -168,7 +168,7 @@ def done_pages(keys: Sequence[str]) -> set[int]:
     for key in keys:
         name = key.rsplit("/", 1)[-1]
         stem, _, suffix = name.partition(".")
-        if suffix == "json" and stem.isdigit():
+        if suffix == "json" and stem.isascii() and stem.isdigit():
             numbers.add(int(stem))
     return numbers
 
