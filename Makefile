@@ -12,7 +12,7 @@ export TOKENIZERS_PARALLELISM := false
 export RAY_USAGE_STATS_ENABLED := 0
 
 .PHONY: install run test test-unit test-app test-cluster lint bench bench-embed bench-pdf bench-detector clustering-quality \
-	train-detector evaluate-detector lock clean
+	train-detector evaluate-detector lock clean manifests docker
 
 install: $(STAMP)
 
@@ -66,6 +66,18 @@ evaluate-detector: install
 
 clustering-quality: install
 	$(BIN)/python benchmarks/clustering_quality.py
+
+# KubeRay RayService generated from configs/serve.yaml (see serve_app/deploy_manifests.py); a unit test
+# fails while k8s/kuberay.yaml and its sources differ.
+manifests: install
+	$(BIN)/python -m serve_app.deploy_manifests --write
+
+# Container image (needs a Docker engine; the build context is the repository root). The tag is the one
+# k8s/kuberay.yaml runs: serve-app:<pyproject version>-ray<Ray in requirements.lock>. For a registry:
+# make docker IMAGE=registry.example.com/serve-app:TAG
+docker: IMAGE = serve-app:$(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)-ray$(shell sed -n 's/^ray==//p' requirements.lock)
+docker:
+	docker build -f docker/Dockerfile -t $(IMAGE) .
 
 lock: install
 	{ head -3 requirements.lock; $(BIN)/python -m pip freeze --exclude-editable \

@@ -89,7 +89,7 @@ async def http_load(
 
 
 VARIANTS = {
-    "shipped": "configs/serve.yaml as shipped: Embedder num_cpus 1 (1 torch thread)",
+    "shipped": "configs/serve.yaml as shipped: one Embedder replica with 1 torch thread",
     "all-cores": "Embedder num_cpus = all cores (torch threads = cores); Ingress and Clusterer num_cpus 0",
 }
 

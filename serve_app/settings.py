@@ -71,6 +71,10 @@ class DetectorConfig(_Strict):
     # comes back at once, so the runner renders the next page while the Detector works on the others.
     max_batch_size: int = Field(default=1, ge=1, le=64)
     batch_wait_timeout_s: float = Field(default=0.01, ge=0.0, le=1.0)
+    # Added to the replica process's nice value (capped at 19): page detection is batch work, so under
+    # CPU contention the kernel favours the proxy, the ingress and the Embedder (interactive requests).
+    # 0 turns it off. Linux/Unix only.
+    nice_increment: int = Field(default=5, ge=0, le=19)
 
 
 class IngressConfig(_Strict):

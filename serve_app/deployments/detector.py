@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from ray.util import metrics
 
 from serve_app.core.errors import InvalidInput
 from serve_app.core.layout import Region, to_regions
-from serve_app.deployments.resources import replica_cpus, torch_threads
+from serve_app.deployments.resources import replica_cpus, set_process_nice, torch_threads
 from serve_app.settings import DetectorConfig, parse_settings
 
 logger = logging.getLogger("ray.serve")
@@ -43,6 +44,8 @@ class Detector:
         from serve_app.training.predictor import LayoutPredictor
 
         self._threads = torch_threads(replica_cpus())
+        self._base_nice = os.getpriority(os.PRIO_PROCESS, 0)
+        self._nice = self._base_nice
         self._predictor = LayoutPredictor(Path(model_dir) if model_dir else None, num_threads=self._threads)
         self._config = DetectorConfig()
         self._seconds = metrics.Histogram(
@@ -56,11 +59,12 @@ class Detector:
     def reconfigure(self, config: dict[str, Any]) -> None:
         """Apply ``user_config``; unknown keys or bad values fail the deploy."""
         self._config = parse_settings(DetectorConfig, config, where="Detector user_config")
+        self._nice = set_process_nice(self._base_nice + self._config.nice_increment)
         self._detect_batch.set_max_batch_size(self._config.max_batch_size)  # type: ignore[attr-defined]
         self._detect_batch.set_batch_wait_timeout_s(self._config.batch_wait_timeout_s)  # type: ignore[attr-defined]
 
     def ready(self) -> dict[str, Any]:
-        return {"torch_threads": self._threads, **self._config.model_dump()}
+        return {"torch_threads": self._threads, "nice": self._nice, **self._config.model_dump()}
 
     async def detect(self, page: PageImage, score_threshold: float | None = None) -> list[Region]:
         """Regions found on one page, top to bottom; ``score_threshold`` overrides the configured one."""

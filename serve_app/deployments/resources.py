@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+from pathlib import Path
 
 import ray
 
@@ -17,3 +20,16 @@ def replica_cpus(default: float = 1.0) -> float:
 def torch_threads(cpus: float) -> int:
     """Intra-op threads for a replica with ``cpus`` CPUs: the nearest whole number, at least one."""
     return max(1, math.floor(cpus + 0.5))
+
+
+def set_process_nice(value: int) -> int:
+    """Set the nice value of every thread of this process (Linux nice is per thread; threads created
+    later inherit it from their creator). Returns the value applied, clamped to 0..19."""
+    value = max(0, min(19, value))
+    tasks = Path("/proc/self/task")
+    thread_ids = [int(t.name) for t in tasks.iterdir()] if tasks.exists() else [0]
+    for tid in thread_ids:
+        # A thread may have ended meanwhile; lowering below the start value needs privileges.
+        with contextlib.suppress(PermissionError, ProcessLookupError):
+            os.setpriority(os.PRIO_PROCESS, tid, value)
+    return value
