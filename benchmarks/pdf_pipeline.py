@@ -11,7 +11,7 @@
     when GET /v1/jobs/{id} says succeeded. The service does more per page than (a): it also draws the
     annotated page and writes the page JSON, PNG and job state to the store.
 (c) Responsiveness: p50/p99 latency of GET /healthz and POST /v1/cluster (nine sentences), one request
-    at a time, on the idle service and while a long job runs.
+    at a time, on the idle service and while a long job runs, as shipped and with one Detector replica.
 Each throughput setting is repeated and the median reported. Writes a section of docs/benchmarks.md.
 """
 
@@ -147,24 +147,7 @@ def responsiveness(http: httpx.Client, pdf: bytes, *, idle_probes: int) -> dict[
     return {name: (latency(idle[name]), latency(busy[name])) for name in idle}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="PDF pipeline throughput and responsiveness")
-    parser.add_argument("--quick", action="store_true", help="small documents, one repeat")
-    parser.add_argument("--pages", type=int, default=100, help="pages of the throughput document")
-    parser.add_argument("--job-pages", type=int, default=200, help="pages of the long job in (c)")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    args = parser.parse_args()
-    pages, job_pages, repeats = (8, 16, 1) if args.quick else (args.pages, args.job_pages, args.repeats)
-
-    from serve_app.training.synth import generate_document
-
-    began = time.perf_counter()
-    pdf = generate_document(seed=SEED, num_pages=pages, dpi=DPI).pdf
-    long_pdf = generate_document(seed=SEED + 1, num_pages=job_pages, dpi=DPI).pdf
-    warm_up = generate_document(seed=SEED + 2, num_pages=4, dpi=DPI).pdf
-    print(f"generated {pages}- and {job_pages}-page PDFs in {time.perf_counter() - began:.0f} s", flush=True)
-
+def run_throughput(pdf: bytes, warm_up: bytes, *, pages: int, repeats: int) -> str:
     cores = os.cpu_count() or 1
     direct: dict[int, list[float]] = {}
     for threads in sorted({1, cores}):
@@ -174,7 +157,6 @@ def main() -> None:
     from ray import serve
 
     service: dict[int, list[float]] = {}
-    probes: dict[str, tuple[Latency, Latency]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for replicas in (1, 2):
             url = start_service(service_config(Path(tmp), detector_replicas=replicas), Path(tmp) / "store")
@@ -184,61 +166,112 @@ def main() -> None:
                 runs = [f"{r:.2f}" for r in service[replicas]]
                 print(f"service detector={replicas}: {runs} pages/s", flush=True)
             serve.shutdown()
-        url = start_service(service_config(Path(tmp), detector_replicas=None), Path(tmp) / "store")
-        with httpx.Client(base_url=url, timeout=120) as http:
-            probe(http, {"healthz": [], "cluster": []})  # warm-up
-            probes = responsiveness(http, long_pdf, idle_probes=50 if args.quick else 200)
-        serve.shutdown()
-    for name, (idle, busy) in probes.items():
-        print(f"{name}: idle p99 {idle.p99_ms:.1f} ms, during job p99 {busy.p99_ms:.1f} ms", flush=True)
 
     one_thread = statistics.median(direct[1])
     best_direct = max(statistics.median(r) for r in direct.values())
-    lines = [
-        "## PDF pipeline (issue: PDF pipeline)",
-        "",
-        f"Command: `make bench-pdf` (`python benchmarks/pdf_pipeline.py`). Machine: {machine()}.",
-        f"Run on {time.strftime('%Y-%m-%d')}. Generated documents (serve_app.training.synth, seed {SEED}) "
-        f"rendered at {DPI} dpi; throughput is the median of {repeats} runs over a {pages}-page PDF.",
-        "The service's per-page work includes drawing the annotated page and writing page JSON, PNG and "
-        "job state to the store (a local directory here); the direct loop only renders, predicts and "
-        "reads the text.",
-        "",
-        "(a) Direct in-process loop and (b) `POST /v1/jobs` end to end (submit to `succeeded`):",
-        "",
-        "| setting | pages/s (median) | runs | vs direct, 1 thread | vs direct, best |",
-        "|---|---:|---|---:|---:|",
-        *[
-            f"| direct, {t} torch thread{'s' if t > 1 else ''} | {statistics.median(r):.2f} | "
-            f"{', '.join(f'{x:.2f}' for x in r)} | {statistics.median(r) / one_thread:.2f} | "
-            f"{statistics.median(r) / best_direct:.2f} |"
-            for t, r in direct.items()
-        ],
-        *[
-            f"| service, {n} Detector replica{'s' if n > 1 else ''} (1 thread each) | "
-            f"{statistics.median(r):.2f} | {', '.join(f'{x:.2f}' for x in r)} | "
-            f"{statistics.median(r) / one_thread:.2f} | {statistics.median(r) / best_direct:.2f} |"
-            for n, r in service.items()
-        ],
-        "",
-        f"(c) Responsiveness: one request at a time, idle vs while a {job_pages}-page job runs "
-        "(shipped configs/serve.yaml, Detector autoscaling 1-2):",
-        "",
-        "| request | idle p50 ms | idle p99 ms | during job p50 ms | during job p99 ms | p99 ratio "
-        "| samples |",
-        "|---|---:|---:|---:|---:|---:|---|",
-        *[
-            f"| {'GET /healthz' if name == 'healthz' else 'POST /v1/cluster (9 sentences)'} | "
-            f"{idle.p50_ms:.1f} | {idle.p99_ms:.1f} | {busy.p50_ms:.1f} | {busy.p99_ms:.1f} | "
-            f"{busy.p99_ms / idle.p99_ms:.2f} | {idle.count} idle, {busy.count} busy |"
-            for name, (idle, busy) in probes.items()
-        ],
-        "",
-    ]
-    report = "\n".join(lines)
-    print(report)
-    if not args.quick:
-        write_section(args.out, "## PDF pipeline", report)
+    return "\n".join(
+        [
+            "## PDF pipeline throughput (issue: PDF pipeline)",
+            "",
+            "Command: `make bench-pdf` (`python benchmarks/pdf_pipeline.py`; this part alone: "
+            f"`--part throughput`). Machine: {machine()}.",
+            f"Run on {time.strftime('%Y-%m-%d')}. Generated documents (serve_app.training.synth, "
+            f"seed {SEED}) rendered at {DPI} dpi; median of {repeats} runs over a {pages}-page PDF.",
+            "The service's per-page work includes drawing the annotated page and writing page JSON, PNG and "
+            "job state to the store (a local directory here); the direct loop only renders, predicts and "
+            "reads the text. Each Detector replica runs one torch thread.",
+            "",
+            "(a) Direct in-process loop and (b) `POST /v1/jobs` end to end (submit to `succeeded`):",
+            "",
+            "| setting | pages/s (median) | runs | vs direct, 1 thread | vs direct, best |",
+            "|---|---:|---|---:|---:|",
+            *[
+                f"| direct, {t} torch thread{'s' if t > 1 else ''} | {statistics.median(r):.2f} | "
+                f"{', '.join(f'{x:.2f}' for x in r)} | {statistics.median(r) / one_thread:.2f} | "
+                f"{statistics.median(r) / best_direct:.2f} |"
+                for t, r in direct.items()
+            ],
+            *[
+                f"| service, {n} Detector replica{'s' if n > 1 else ''} | "
+                f"{statistics.median(r):.2f} | {', '.join(f'{x:.2f}' for x in r)} | "
+                f"{statistics.median(r) / one_thread:.2f} | {statistics.median(r) / best_direct:.2f} |"
+                for n, r in service.items()
+            ],
+            "",
+        ]
+    )
+
+
+RESPONSIVENESS_VARIANTS = {
+    "shipped": ("configs/serve.yaml as shipped (Detector autoscaling 1-2, target 8 queued pages)", None),
+    "two-detectors": ("Detector pinned to 2 replicas (both cores detect)", 2),
+}
+
+
+def run_responsiveness(long_pdf: bytes, *, job_pages: int, idle_probes: int) -> str:
+    from ray import serve
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (_, replicas) in RESPONSIVENESS_VARIANTS.items():
+            url = start_service(service_config(Path(tmp), detector_replicas=replicas), Path(tmp) / "store")
+            with httpx.Client(base_url=url, timeout=120) as http:
+                probe(http, {"healthz": [], "cluster": []})  # warm-up
+                for request, (idle, busy) in responsiveness(http, long_pdf, idle_probes=idle_probes).items():
+                    print(f"{name} {request}: idle p99 {idle.p99_ms:.1f} ms, busy p99 {busy.p99_ms:.1f} ms")
+                    label = "GET /healthz" if request == "healthz" else "POST /v1/cluster (9 sentences)"
+                    rows.append(
+                        f"| {name} | {label} | {idle.p50_ms:.1f} | {idle.p99_ms:.1f} | {busy.p50_ms:.1f} | "
+                        f"{busy.p99_ms:.1f} | {busy.p99_ms / idle.p99_ms:.2f} | "
+                        f"{idle.count} idle, {busy.count} busy |"
+                    )
+            serve.shutdown()
+    return "\n".join(
+        [
+            "## PDF pipeline responsiveness (issue: PDF pipeline)",
+            "",
+            "Command: `make bench-pdf` (this part alone: `python benchmarks/pdf_pipeline.py --part "
+            f"responsiveness`). Machine: {machine()}. Run on {time.strftime('%Y-%m-%d')}.",
+            f"One request at a time, {idle_probes} on the idle service, then for as long as a "
+            f"{job_pages}-page job runs ({DPI} dpi). Variants: "
+            + "; ".join(f"*{k}*: {v[0]}" for k, v in RESPONSIVENESS_VARIANTS.items())
+            + ". Detector replicas and the page render/annotate tasks run at nice +5.",
+            "",
+            "| variant | request | idle p50 ms | idle p99 ms | during job p50 ms | during job p99 ms | "
+            "p99 ratio | samples |",
+            "|---|---|---:|---:|---:|---:|---:|---|",
+            *rows,
+            "",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="PDF pipeline throughput and responsiveness")
+    parser.add_argument("--quick", action="store_true", help="small documents, one repeat, nothing written")
+    parser.add_argument("--pages", type=int, default=100, help="pages of the throughput document")
+    parser.add_argument("--job-pages", type=int, default=200, help="pages of the long job in (c)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--part", choices=["all", "throughput", "responsiveness"], default="all")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    pages, job_pages, repeats = (8, 16, 1) if args.quick else (args.pages, args.job_pages, args.repeats)
+
+    from serve_app.training.synth import generate_document
+
+    if args.part in ("all", "throughput"):
+        pdf = generate_document(seed=SEED, num_pages=pages, dpi=DPI).pdf
+        warm_up = generate_document(seed=SEED + 2, num_pages=4, dpi=DPI).pdf
+        report = run_throughput(pdf, warm_up, pages=pages, repeats=repeats)
+        print(report, flush=True)
+        if not args.quick:
+            write_section(args.out, "## PDF pipeline throughput", report)
+    if args.part in ("all", "responsiveness"):
+        long_pdf = generate_document(seed=SEED + 1, num_pages=job_pages, dpi=DPI).pdf
+        report = run_responsiveness(long_pdf, job_pages=job_pages, idle_probes=50 if args.quick else 200)
+        print(report, flush=True)
+        if not args.quick:
+            write_section(args.out, "## PDF pipeline responsiveness", report)
 
 
 if __name__ == "__main__":

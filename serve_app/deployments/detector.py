@@ -44,8 +44,10 @@ class Detector:
         from serve_app.training.predictor import LayoutPredictor
 
         self._threads = torch_threads(replica_cpus())
+        # Lower the priority before loading the model: a replica added by autoscaling in the middle of a
+        # job must not slow interactive requests while it loads. reconfigure() applies user_config's value.
         self._base_nice = os.getpriority(os.PRIO_PROCESS, 0)
-        self._nice = self._base_nice
+        self._nice = set_process_nice(self._base_nice + DetectorConfig().nice_increment)
         self._predictor = LayoutPredictor(Path(model_dir) if model_dir else None, num_threads=self._threads)
         self._config = DetectorConfig()
         self._seconds = metrics.Histogram(

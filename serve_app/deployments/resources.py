@@ -24,7 +24,8 @@ def torch_threads(cpus: float) -> int:
 
 def set_process_nice(value: int) -> int:
     """Set the nice value of every thread of this process (Linux nice is per thread; threads created
-    later inherit it from their creator). Returns the value applied, clamped to 0..19."""
+    later inherit it from their creator). ``value`` is clamped to 0..19; returns the calling thread's
+    nice value afterwards (unchanged where lowering it needs privileges the process lacks)."""
     value = max(0, min(19, value))
     tasks = Path("/proc/self/task")
     thread_ids = [int(t.name) for t in tasks.iterdir()] if tasks.exists() else [0]
@@ -32,4 +33,4 @@ def set_process_nice(value: int) -> int:
         # A thread may have ended meanwhile; lowering below the start value needs privileges.
         with contextlib.suppress(PermissionError, ProcessLookupError):
             os.setpriority(os.PRIO_PROCESS, tid, value)
-    return value
+    return os.getpriority(os.PRIO_PROCESS, 0)
