@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install run test test-unit test-app test-cluster lint bench bench-embed bench-pdf bench-detector clustering-quality \
+.PHONY: install run test test-unit test-app test-cluster lint bench bench-embed bench-pdf bench-autoscaling bench-detector clustering-quality \
 	train-detector evaluate-detector lock clean manifests docker
 
 install: $(STAMP)
@@ -49,6 +49,9 @@ bench: bench-embed bench-detector bench-pdf
 
 bench-embed: install
 	$(BIN)/python benchmarks/embed_throughput.py
+
+bench-autoscaling: install
+	$(BIN)/python benchmarks/autoscaling.py
 
 bench-pdf: install
 	$(BIN)/python benchmarks/pdf_pipeline.py
