@@ -42,6 +42,11 @@ class Embedder:
             boundaries=[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
         )
         self._encoded = metrics.Counter("serve_app_embedder_sentences", description="Sentences embedded.")
+        self._batch_sentences = metrics.Histogram(
+            "serve_app_embedder_batch_sentences",
+            description="Sentences per dynamic batch (requests merged by serve.batch).",
+            boundaries=[1, 2, 4, 8, 16, 32, 64, 128],
+        )
         self._config = EmbedderConfig()
         logger.info(
             "Embedder loaded %s (dim %d, %d torch threads)",
@@ -70,6 +75,7 @@ class Embedder:
     @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005, batch_size_fn=_count_sentences)
     async def _embed_batch(self, requests: list[list[str]]) -> list[np.ndarray]:
         flat = [s for request in requests for s in request]
+        self._batch_sentences.observe(len(flat))
         vectors = await self._encode(flat)
         return split_rows(vectors, [len(r) for r in requests])
 
