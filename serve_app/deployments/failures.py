@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import ObjectLostError, RayActorError, RayTaskError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 
 # A call failed because the replica went away or is busy, not because its input was bad: retry it.
 RETRYABLE: tuple[type[Exception], ...] = (RayActorError, DeploymentUnavailableError, BackPressureError)
+# What a client should retry (HTTP 503): the above, or an intermediate result lost with its node.
+UNAVAILABLE: tuple[type[Exception], ...] = (*RETRYABLE, ObjectLostError)
 
 
 def root_cause(exc: BaseException) -> BaseException:

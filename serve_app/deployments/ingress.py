@@ -34,7 +34,7 @@ from serve_app.core.schemas import (
     check_sentences,
     parse_json_body,
 )
-from serve_app.deployments.failures import RETRYABLE, root_cause
+from serve_app.deployments.failures import UNAVAILABLE, root_cause
 from serve_app.settings import IngressConfig, parse_settings
 
 logger = logging.getLogger("ray.serve")
@@ -63,7 +63,7 @@ def error_response(exc: BaseException) -> JSONResponse:
     if isinstance(cause, errors.ServeAppError):
         status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(cause, t)), 500)
         return error_json(status, cause.code, cause.message)
-    if isinstance(cause, RETRYABLE):
+    if isinstance(cause, UNAVAILABLE):
         return error_json(
             503, "unavailable", f"the service is overloaded or starting; retry shortly ({cause})"
         )
