@@ -263,7 +263,8 @@ async def _multipart_file(request: Request, body: bytes) -> tuple[bytes, str | N
             upload = form.get("file")
             if not isinstance(upload, UploadFile):
                 raise errors.InvalidInput('a multipart upload needs the PDF in a file part named "file"')
-            return await upload.read(), (upload.filename or None)
+            # The name is only echoed back in the job state: keep it short.
+            return await upload.read(), (upload.filename[:255] if upload.filename else None)
     except (MultiPartException, HTTPException) as exc:
         detail = getattr(exc, "message", None) or getattr(exc, "detail", "")
         raise errors.MalformedBody(f"the multipart body cannot be parsed: {detail}") from None
