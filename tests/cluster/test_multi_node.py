@@ -7,10 +7,6 @@ one worker.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,10 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-import ray
 from ray import serve
 
 from tests import pdfs
+from tests.app.client_job import check_report, run_as_separate_job
 from tests.cluster.conftest import (
     APP_NAME,
     REPLICAS,
@@ -104,20 +100,7 @@ def test_replicas_spread_over_both_workers_and_http_works(
 
 
 def test_client_functions_from_another_job(serve_cluster: ServeCluster) -> None:
-    env = os.environ | {"RAY_ADDRESS": serve_cluster.cluster.address, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.app.client_job"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=420,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-4000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["job_id"] != ray.get_runtime_context().get_job_id()  # really another job
-    assert report["embed_shape"] == [2, 384]
-    assert report["clusters"] == sorted([sorted(DOG_WALKING), sorted(PUBLIC_SPEAKING)])
-    assert len(report["regions_per_page"]) == 2 and min(report["regions_per_page"]) > 0
-    assert set(report["region_labels"]) <= {"text", "title", "list", "table", "figure"}
-    assert len(report["analysis_pages"]) == 2 and min(report["analysis_pages"]) > 0
-    assert report["analysis_has_clusters"] and report["analysis_texts"] > 0
+    check_report(run_as_separate_job(serve_cluster.cluster.address, timeout_s=420))
 
 
 def test_a_worker_node_dies_and_serve_recovers(serve_cluster: ServeCluster, http: httpx.Client) -> None:
