@@ -102,8 +102,8 @@ class JobRunnerConfig(_Strict):
     max_job_pages: int = Field(default=2000, ge=1, le=100_000)
     # A page may not render to more pixels than this (300 dpi Letter is 8.4 M); bounds memory per page.
     max_page_pixels: int = Field(default=20_000_000, ge=10_000, le=200_000_000)
-    # Pages of one document rendered or detected at the same time: bounds object store use, while
-    # rendering the next pages overlaps detection of the current ones.
+    # Pages rendered or detected at the same time, per job and (shared) for all synchronous analyses
+    # together: bounds object store use, while rendering the next pages overlaps detection of these.
     max_pages_in_flight: int = Field(default=4, ge=1, le=256)
     # Jobs run at the same time by one runner; the others wait, queued, in submission order.
     max_running_jobs: int = Field(default=2, ge=1, le=64)

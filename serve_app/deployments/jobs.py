@@ -52,6 +52,7 @@ class JobRunner:
         self._embedder = embedder
         self._clusterer = clusterer
         self._config = JobRunnerConfig()
+        self._sync_slots = asyncio.Semaphore(self._config.max_pages_in_flight)
         self._store: Store | None = None
         self._pending: deque[str] = deque()
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -68,6 +69,7 @@ class JobRunner:
     async def reconfigure(self, config: dict[str, Any]) -> None:
         """Apply ``user_config``; on the first call, resume the unfinished jobs found in the store."""
         self._config = parse_settings(JobRunnerConfig, config, where="JobRunner user_config")
+        self._sync_slots = asyncio.Semaphore(self._config.max_pages_in_flight)
         first = self._store is None
         self._store = open_store(self._config.store_url)
         if first:
@@ -102,7 +104,8 @@ class JobRunner:
             if hint and "pages" in exc.message:
                 raise LimitExceeded(f"{exc.message}; submit long documents to /v1/jobs") from None
             raise
-        results = await self._run_pages(pdf_ref, pages, options, on_page=None)
+        # Synchronous analyses share one bound, so many concurrent uploads cannot fill the object store.
+        results = await self._run_pages(pdf_ref, pages, options, on_page=None, in_flight=self._sync_slots)
         return await self._assemble(results, options)
 
     # ---- jobs ---------------------------------------------------------------------------------------
@@ -213,7 +216,8 @@ class JobRunner:
                     state = state.model_copy(update={"pages_done": state.pages_done + 1})
                     await self._save(state, store)
 
-            await self._run_pages(pdf_ref, todo, state.options, on_page=page_done)
+            in_flight = asyncio.Semaphore(self._config.max_pages_in_flight)  # per job
+            await self._run_pages(pdf_ref, todo, state.options, on_page=page_done, in_flight=in_flight)
             results = [
                 jobs.PageResult.model_validate(
                     await self._io(get_json, store, jobs.page_key(job_id, p.number, "json"))
@@ -253,9 +257,9 @@ class JobRunner:
         options: jobs.AnalyzeOptions,
         *,
         on_page: PageDone | None,
+        in_flight: asyncio.Semaphore,
     ) -> list[jobs.PageResult]:
-        """Render, detect and read the text of ``pages``, at most ``max_pages_in_flight`` at a time."""
-        in_flight = asyncio.Semaphore(self._config.max_pages_in_flight)
+        """Render, detect and read the text of ``pages``; ``in_flight`` bounds the pages alive at once."""
         render = render_task.options(num_cpus=self._config.render_num_cpus)
 
         async def one(info: PageInfo) -> jobs.PageResult:

@@ -105,3 +105,17 @@ def test_text_pdf_words_land_in_regions(http: httpx.Client) -> None:
     for number, page in enumerate(response.json()["pages"], 1):
         text = " ".join(r["text"] for r in page["regions"])
         assert f"page {number} line" in text
+
+
+def test_concurrent_uploads_share_the_page_bound_and_all_get_their_answer(http: httpx.Client) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    documents = [pdfs.text_pdf(n) for n in (1, 2, 3, 2, 1, 3)]  # 12 pages, more than 4 slots
+
+    def detect(pdf: bytes) -> int:
+        response = http.post("/v1/detect?score_threshold=0.3", content=pdf, headers=PDF)
+        assert response.status_code == 200, response.text
+        return int(response.json()["page_count"])
+
+    with ThreadPoolExecutor(max_workers=len(documents)) as pool:
+        assert list(pool.map(detect, documents)) == [1, 2, 3, 2, 1, 3]
