@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import tempfile
 import threading
@@ -160,8 +159,7 @@ def main() -> None:
     job_pdf = generate_document(seed=99_002, num_pages=60, dpi=72).pdf
     with tempfile.TemporaryDirectory() as tmp:
         config, used = demo_config(Path(tmp), args.downscale_delay)
-        os.environ["SERVE_APP_STORE_URL"] = (Path(tmp) / "store").as_uri()
-        url = start_service(config)
+        url = start_service(config, env_vars={"SERVE_APP_STORE_URL": (Path(tmp) / "store").as_uri()})
         timeline = Timeline()
         stop = threading.Event()
         watcher = threading.Thread(target=watch_replicas, args=(timeline, stop), daemon=True)

@@ -107,7 +107,8 @@ def variant_config(name: str, directory: Path) -> Path:
     return path
 
 
-def start_service(config: Path) -> str:
+def start_service(config: Path, *, env_vars: dict[str, str] | None = None) -> str:
+    """Deploy ``config`` on a local Ray (started here if needed) at a free port; return its base URL."""
     import ray
 
     from serve_app.launch import deploy, free_port, load_config
@@ -115,7 +116,7 @@ def start_service(config: Path) -> str:
     port = free_port()
     if not ray.is_initialized():
         ray.init(namespace="serve", include_dashboard=False, log_to_driver=False)
-    deploy(load_config(config, port=port))
+    deploy(load_config(config, port=port, env_vars=env_vars))
     return f"http://127.0.0.1:{port}"
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 import yaml
-from embed_throughput import machine, write_section
+from embed_throughput import machine, start_service, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DPI = 72
@@ -91,16 +91,10 @@ def service_config(directory: Path, *, detector_replicas: int | None) -> Path:
     return path
 
 
-def start_service(config: Path, store: Path) -> str:
-    import ray
-
-    from serve_app.launch import deploy, free_port, load_config
-
-    port = free_port()
-    if not ray.is_initialized():
-        ray.init(namespace="serve", include_dashboard=False, log_to_driver=False)
-    deploy(load_config(config, port=port, env_vars={"SERVE_APP_STORE_URL": store.as_uri()}))
-    return f"http://127.0.0.1:{port}"
+def start_pipeline_service(directory: Path, *, detector_replicas: int | None) -> str:
+    """``service_config`` deployed, its jobs stored in ``directory``/store."""
+    config = service_config(directory, detector_replicas=detector_replicas)
+    return start_service(config, env_vars={"SERVE_APP_STORE_URL": (directory / "store").as_uri()})
 
 
 def submit(http: httpx.Client, pdf: bytes) -> str:
@@ -159,7 +153,7 @@ def run_throughput(pdf: bytes, warm_up: bytes, *, pages: int, repeats: int) -> s
     service: dict[int, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for replicas in (1, 2):
-            url = start_service(service_config(Path(tmp), detector_replicas=replicas), Path(tmp) / "store")
+            url = start_pipeline_service(Path(tmp), detector_replicas=replicas)
             with httpx.Client(base_url=url, timeout=120) as http:
                 job_pages_per_s(http, warm_up, 4)
                 service[replicas] = [job_pages_per_s(http, pdf, pages) for _ in range(repeats)]
@@ -214,7 +208,7 @@ def run_responsiveness(long_pdf: bytes, *, job_pages: int, idle_probes: int) -> 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, (_, replicas) in RESPONSIVENESS_VARIANTS.items():
-            url = start_service(service_config(Path(tmp), detector_replicas=replicas), Path(tmp) / "store")
+            url = start_pipeline_service(Path(tmp), detector_replicas=replicas)
             with httpx.Client(base_url=url, timeout=120) as http:
                 probe(http, {"healthz": [], "cluster": []})  # warm-up
                 for request, (idle, busy) in responsiveness(http, long_pdf, idle_probes=idle_probes).items():

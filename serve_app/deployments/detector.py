@@ -46,10 +46,10 @@ class Detector:
         self._threads = torch_threads(replica_cpus())
         # Lower the priority before loading the model: a replica added by autoscaling in the middle of a
         # job must not slow interactive requests while it loads. reconfigure() applies user_config's value.
-        self._base_nice = os.getpriority(os.PRIO_PROCESS, 0)
-        self._nice = set_process_nice(self._base_nice + DetectorConfig().nice_increment)
-        self._predictor = LayoutPredictor(Path(model_dir) if model_dir else None, num_threads=self._threads)
         self._config = DetectorConfig()
+        self._base_nice = os.getpriority(os.PRIO_PROCESS, 0)
+        self._nice = set_process_nice(self._base_nice + self._config.nice_increment)
+        self._predictor = LayoutPredictor(Path(model_dir) if model_dir else None, num_threads=self._threads)
         self._seconds = metrics.Histogram(
             "serve_app_detector_page_seconds",
             description="Model time per page.",
