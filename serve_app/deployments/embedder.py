@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any
 
@@ -11,25 +12,33 @@ import numpy as np
 from ray import serve
 from ray.util import metrics
 
-from serve_app.core.embedding import encode, load_sentence_model, split_rows
+from serve_app.core.embedding import encode, load_sentence_model, model_files, split_rows
 from serve_app.core.errors import ModelUnavailable
+from serve_app.core.weights import files_key, shared_memory_fraction
 from serve_app.deployments.resources import replica_cpus, torch_threads
+from serve_app.deployments.shared_weights import SharedWeights, bind_shared_weights
 from serve_app.settings import EmbedderConfig, parse_settings
 
 logger = logging.getLogger("ray.serve")
 
 
-def _count_sentences(requests: list[list[str]]) -> int:
-    return sum(len(r) for r in requests)
+def _count_sentences(requests: list[tuple[list[str], float]]) -> int:
+    return sum(len(sentences) for sentences, _ in requests)
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 1})
 class Embedder:
     """Turns sentences into L2-normalised float32 vectors."""
 
-    def __init__(self, *, model_path: str | None = None) -> None:
+    def __init__(self, *, model_path: str | None = None, share_weights: bool = True) -> None:
+        began = time.perf_counter()
         self._threads = torch_threads(replica_cpus())
         self._model = load_sentence_model(model_path, num_threads=self._threads)
+        self._shared: SharedWeights | None = None
+        if share_weights:
+            key = files_key(model_files(model_path))
+            self._shared = bind_shared_weights("embedder", key, self._model)
+        self._load_seconds = time.perf_counter() - began
         dimension = self._model.get_embedding_dimension()
         if dimension is None:
             raise ModelUnavailable(
@@ -47,12 +56,19 @@ class Embedder:
             description="Sentences per dynamic batch (requests merged by serve.batch).",
             boundaries=[1, 2, 4, 8, 16, 32, 64, 128],
         )
+        self._queue_wait = metrics.Histogram(
+            "serve_app_embedder_queue_wait_seconds",
+            description="Time a request waited in this replica before its batch started encoding.",
+            boundaries=[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+        )
         self._config = EmbedderConfig()
         logger.info(
-            "Embedder loaded %s (dim %d, %d torch threads)",
+            "Embedder loaded %s in %.2f s (dim %d, %d torch threads, shared weights: %s)",
             model_path or "default model",
+            self._load_seconds,
             self._dimension,
             self._threads,
+            "yes" if self._shared else "no",
         )
 
     def reconfigure(self, config: dict[str, Any]) -> None:
@@ -64,20 +80,35 @@ class Embedder:
 
     def ready(self) -> dict[str, Any]:
         """Answered only once the model is loaded (Serve routes to a replica after ``__init__``)."""
-        return {"dimension": self._dimension, "torch_threads": self._threads}
+        return {
+            "dimension": self._dimension,
+            "torch_threads": self._threads,
+            "load_seconds": round(self._load_seconds, 3),
+            "shared_weights": self._shared.info() if self._shared else None,
+            "weights_in_shared_memory": round(shared_memory_fraction(self._model), 4),
+            "pid": os.getpid(),
+        }
+
+    def check_health(self) -> None:
+        """Serve's periodic health check: also tells the weights holder its weights are in use."""
+        if self._shared is not None:
+            self._shared.touch()
 
     async def embed(self, sentences: list[str]) -> np.ndarray:
         """Embed ``sentences``: small requests share a batch, large ones run on their own."""
         if len(sentences) >= self._config.max_batch_size:
             return await self._encode(sentences)
-        return await self._embed_batch(sentences)
+        return await self._embed_batch((sentences, time.perf_counter()))
 
     @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005, batch_size_fn=_count_sentences)
-    async def _embed_batch(self, requests: list[list[str]]) -> list[np.ndarray]:
-        flat = [s for request in requests for s in request]
+    async def _embed_batch(self, requests: list[tuple[list[str], float]]) -> list[np.ndarray]:
+        started = time.perf_counter()
+        for _, arrived in requests:
+            self._queue_wait.observe(started - arrived)
+        flat = [s for sentences, _ in requests for s in sentences]
         self._batch_sentences.observe(len(flat))
         vectors = await self._encode(flat)
-        return split_rows(vectors, [len(r) for r in requests])
+        return split_rows(vectors, [len(sentences) for sentences, _ in requests])
 
     async def _encode(self, sentences: list[str]) -> np.ndarray:
         # Encoding runs on the replica's event loop, one chunk at a time, yielding between chunks.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,27 +86,40 @@ class LayoutPredictor:
 
     With ``cfg`` given the model is built from it (random weights unless ``MODEL.WEIGHTS`` names a
     checkpoint); otherwise ``config.yaml`` and ``model_fp16.pth`` are read from ``model_dir``
-    (default ``models/layout_detector``).
+    (default ``models/layout_detector``). With ``weights`` given (every parameter and buffer, as
+    ``serve_app.core.weights.module_arrays`` exports them), the model is built on the ``meta`` device
+    and bound to those arrays without a copy; the weights file is not read.
     """
 
-    def __init__(self, model_dir: Path | None = None, *, cfg: CfgNode | None = None, num_threads: int = 1):
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        *,
+        cfg: CfgNode | None = None,
+        num_threads: int = 1,
+        weights: Mapping[str, np.ndarray] | None = None,
+    ):
         import torch
 
         modeling = _import_detectron2()
         torch.set_num_threads(num_threads)
         self.num_threads = num_threads
+        state: dict[str, torch.Tensor] | None = None
         if cfg is None:
             model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
             cfg = load_cfg(model_dir)
-            state: dict[str, torch.Tensor] | None = load_state_dict(model_dir / WEIGHTS_FILE)
+            if weights is None:
+                state = load_state_dict(model_dir / WEIGHTS_FILE)
         else:
             cfg = cfg.clone()
-            state = None
         self.cfg = cfg
-        self.model = modeling.build_model(cfg)
+        if weights is not None:
+            self.model = _build_on_weights(modeling, cfg, weights)
+        else:
+            self.model = modeling.build_model(cfg)
         if state is not None:
             self.model.load_state_dict(state, strict=True)
-        elif cfg.MODEL.WEIGHTS:
+        elif weights is None and cfg.MODEL.WEIGHTS:
             from detectron2.checkpoint import DetectionCheckpointer
 
             DetectionCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
@@ -138,6 +152,27 @@ class LayoutPredictor:
         classes = instances.pred_classes.numpy().astype(np.int64).reshape(-1)
         order = np.argsort(-scores, kind="stable")
         return boxes[order], scores[order], classes[order]
+
+
+def weight_files(model_dir: Path | None = None) -> list[Path]:
+    """The files a shipped model is loaded from (``serve_app.core.weights.files_key`` keys on them)."""
+    model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
+    return [model_dir / CONFIG_FILE, model_dir / WEIGHTS_FILE]
+
+
+def _build_on_weights(modeling: Any, cfg: CfgNode, weights: Mapping[str, np.ndarray]) -> torch.nn.Module:
+    """Build the architecture without allocating its tensors, then bind ``weights`` (zero-copy)."""
+    import torch
+
+    from serve_app.core.weights import bind_arrays
+
+    meta_cfg = cfg.clone()
+    meta_cfg.defrost()
+    meta_cfg.MODEL.DEVICE = "meta"  # build_model moves the model to MODEL.DEVICE
+    with torch.device("meta"):
+        model = modeling.build_model(meta_cfg)
+    bind_arrays(model, weights)
+    return model
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:

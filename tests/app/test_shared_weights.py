@@ -1,0 +1,108 @@
+"""Shared weights: the session's models run on the node's object store copy; outputs match unshared ones.
+
+Four extra single-deployment apps are deployed next to the session's app for one test, then removed:
+a second Embedder and a second Detector with sharing on (they must bind to the session's copies, the
+Detector without reading its weights file), and one of each with sharing off (``share_weights: false``).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+import ray
+from ray import serve
+from ray.serve.schema import ServeApplicationSchema, ServeDeploySchema
+
+from serve_app.core.pdf import render_pdf
+from serve_app.deployments.detector import PageImage
+from serve_app.deployments.shared_weights import NAMESPACE
+from serve_app.launch import deploy
+from serve_app.training.synth import generate_document
+from tests.app.conftest import APP_NAME
+from tests.examples import DOG_WALKING, NINE_TITLES
+
+MIB = 2**20
+EXTRA = {
+    "embedder-shared": ("build_embedder", "Embedder", True),
+    "embedder-unshared": ("build_embedder", "Embedder", False),
+    "detector-shared": ("build_detector", "Detector", True),
+    "detector-unshared": ("build_detector", "Detector", False),
+}
+
+
+def ready(app: str, deployment: str) -> dict[str, Any]:
+    info: dict[str, Any] = serve.get_deployment_handle(deployment, app_name=app).ready.remote().result()
+    return info
+
+
+def with_extra_apps(config: ServeDeploySchema) -> ServeDeploySchema:
+    extended = copy.deepcopy(config)
+    base = next(a for a in config.applications if a.name == APP_NAME)
+    for name, (builder, deployment, share) in EXTRA.items():
+        extended.applications.append(
+            ServeApplicationSchema(
+                name=name,
+                route_prefix=None,
+                import_path=f"serve_app.app:{builder}",
+                args={"share_weights": share},
+                runtime_env=base.runtime_env,
+                deployments=[
+                    {"name": deployment, "num_replicas": 1, "ray_actor_options": {"num_cpus": 0.01}}
+                ],
+            )
+        )
+    return extended
+
+
+def test_session_models_run_on_one_shared_copy_per_node(serve_url: str) -> None:
+    for deployment, minimum in (("Embedder", 80 * MIB), ("Detector", 60 * MIB)):
+        info = ready(APP_NAME, deployment)
+        shared = info["shared_weights"]
+        assert shared is not None and shared["bytes"] >= minimum, info
+        assert info["weights_in_shared_memory"] == 1.0, info
+        holder = ray.get_actor(shared["holder"], namespace=NAMESPACE)  # raises if there is none
+        assert holder is not None
+
+
+@pytest.mark.filterwarnings("ignore:torch.meshgrid:UserWarning")
+def test_outputs_are_identical_with_and_without_sharing(
+    serve_url: str, serve_config: ServeDeploySchema
+) -> None:
+    document = generate_document(seed=4242, num_pages=2, dpi=72)
+    pages = [PageImage(image=ray.put(image)) for image in render_pdf(document.pdf, dpi=72)]
+    sentences = NINE_TITLES + DOG_WALKING
+    session = {"Embedder": ready(APP_NAME, "Embedder"), "Detector": ready(APP_NAME, "Detector")}
+    deploy(with_extra_apps(serve_config), timeout_s=300)
+    try:
+        for app, (_, deployment, share) in EXTRA.items():
+            info = ready(app, deployment)
+            assert info["pid"] != session[deployment]["pid"]
+            if share:  # a second replica on this node binds to the copy the first one published
+                assert info["shared_weights"]["holder"] == session[deployment]["shared_weights"]["holder"]
+                assert info["weights_in_shared_memory"] == 1.0, info
+            else:
+                assert info["shared_weights"] is None and info["weights_in_shared_memory"] == 0.0, info
+
+        reference = serve.get_deployment_handle("Embedder", app_name=APP_NAME).embed.remote(sentences)
+        expected = reference.result()
+        for app in ("embedder-shared", "embedder-unshared"):
+            got = serve.get_deployment_handle("Embedder", app_name=app).embed.remote(sentences).result()
+            np.testing.assert_array_equal(got, expected, err_msg=app)
+
+        detector = serve.get_deployment_handle("Detector", app_name=APP_NAME)
+        expected_regions = [detector.detect.remote(page).result(timeout_s=120) for page in pages]
+        assert sum(len(r) for r in expected_regions) >= 4
+        for app in ("detector-shared", "detector-unshared"):
+            handle = serve.get_deployment_handle("Detector", app_name=app)
+            got_regions = [handle.detect.remote(page).result(timeout_s=120) for page in pages]
+            assert got_regions == expected_regions, app
+    finally:
+        deploy(serve_config, timeout_s=300)  # the extra apps are not in it: Serve deletes them
+    deadline = time.monotonic() + 120
+    while set(serve.status().applications) != {APP_NAME} and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert set(serve.status().applications) == {APP_NAME}
