@@ -1,0 +1,287 @@
+"""Memory per replica with shared weights on and off: RSS, USS and PSS of every serving process.
+
+    python benchmarks/memory.py            # or: make bench-memory
+    python benchmarks/memory.py --quick    # Embedder 1 and 2 replicas only (smoke check)
+
+For each model (Embedder at 1, 2 and 4 replicas; Detector at 1 and 2) and each setting of
+``share_weights``, a single-deployment app (``serve_app.app:build_embedder`` / ``build_detector``) is
+deployed on a fresh local Ray, every replica is warmed up with real requests, and psutil's
+``memory_full_info`` is read for each replica process and for the weights holder (the actor that owns
+the node's object store copy). Between settings the app and its holders are removed.
+
+USS (memory only this process uses) is what an extra replica really costs; PSS splits shared pages
+between the processes that map them, so summing PSS over all processes gives the total. The marginal
+cost of a replica is (total(N) - total(1)) / (N - 1). Writes docs/memory.json and a plot
+docs/memory.png; prints the Markdown table for docs/benchmarks.md. Never run as a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from embed_throughput import ROOT, machine, sentences, write_section
+
+MIB = 2**20
+PLAN = {"Embedder": [1, 2, 4], "Detector": [1, 2]}
+QUICK_PLAN = {"Embedder": [1, 2]}
+
+
+@dataclass(frozen=True)
+class ProcessMemory:
+    pid: int
+    role: str  # "replica" or "holder"
+    rss: int
+    uss: int
+    pss: int
+
+
+@dataclass(frozen=True)
+class Measurement:
+    model: str
+    replicas: int
+    shared: bool
+    processes: list[ProcessMemory]
+    load_seconds: list[float]
+    weight_bytes: int
+
+    def total(self, field: str) -> int:
+        return sum(getattr(p, field) for p in self.processes)
+
+    def replica_values(self, field: str) -> list[int]:
+        return [getattr(p, field) for p in self.processes if p.role == "replica"]
+
+
+def processes(app: str, deployment: str) -> dict[int, str]:
+    """pid -> role of the app's replica processes and every weights holder (Ray names its workers)."""
+    found = {}
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        title = " ".join(proc.info["cmdline"] or [])
+        if title.startswith(f"ray::ServeReplica:{app}:{deployment}"):
+            found[proc.info["pid"]] = "replica"
+        elif title.startswith("ray::WeightsHolder"):
+            found[proc.info["pid"]] = "holder"
+    return found
+
+
+def memory_of(pid: int, role: str) -> ProcessMemory:
+    info = psutil.Process(pid).memory_full_info()
+    return ProcessMemory(pid=pid, role=role, rss=info.rss, uss=info.uss, pss=info.pss)
+
+
+def deploy_model(model: str, replicas: int, shared: bool) -> None:
+    from ray import serve
+
+    from serve_app.deployments.detector import Detector
+    from serve_app.deployments.embedder import Embedder
+
+    deployment: Any = Embedder if model == "Embedder" else Detector
+    # A small CPU share each, so 4 replicas fit on 2 cores; torch uses 1 thread per replica.
+    options = deployment.options(num_replicas=replicas, ray_actor_options={"num_cpus": 0.1})
+    serve.run(options.bind(share_weights=shared), name="memory", route_prefix=None)
+
+
+def warm_up(model: str, replicas: int) -> list[dict[str, Any]]:
+    """Send every replica real work (concurrent requests spread over replicas); return ready() infos."""
+    import ray
+    from ray import serve
+
+    handle = serve.get_deployment_handle(model, app_name="memory")
+    if model == "Embedder":
+        texts = sentences()
+        calls = [handle.embed.remote(texts[i * 16 : i * 16 + 16]) for i in range(24 * replicas)]
+    else:
+        from serve_app.core.pdf import render_pdf
+        from serve_app.deployments.detector import PageImage
+        from serve_app.training.synth import generate_document
+
+        images = render_pdf(generate_document(seed=77, num_pages=2, dpi=72).pdf, dpi=72)
+        pages = [PageImage(image=ray.put(image)) for image in images]
+        calls = [handle.detect.remote(pages[i % len(pages)]) for i in range(4 * replicas)]
+    for call in calls:
+        call.result(timeout_s=300)
+    infos: dict[int, dict[str, Any]] = {}
+    deadline = time.monotonic() + 60
+    while len(infos) < replicas and time.monotonic() < deadline:
+        info = handle.ready.remote().result()
+        infos[info["pid"]] = info
+    return list(infos.values())
+
+
+def remove_app_and_holders() -> None:
+    import ray
+    from ray import serve
+
+    from serve_app.deployments.shared_weights import NAMESPACE
+
+    serve.delete("memory")
+    for actor in ray.util.list_named_actors(all_namespaces=True):
+        if actor["namespace"] == NAMESPACE:
+            ray.kill(ray.get_actor(actor["name"], namespace=NAMESPACE))
+    time.sleep(3)
+
+
+def measure(model: str, replicas: int, shared: bool) -> Measurement:
+    deploy_model(model, replicas, shared)
+    infos = warm_up(model, replicas)
+    time.sleep(2)
+    found = processes("memory", model)
+    mem = [memory_of(pid, role) for pid, role in sorted(found.items())]
+    weight_bytes = max((i["shared_weights"] or {}).get("bytes", 0) for i in infos)
+    result = Measurement(
+        model=model,
+        replicas=replicas,
+        shared=shared,
+        processes=mem,
+        load_seconds=sorted(i["load_seconds"] for i in infos),
+        weight_bytes=weight_bytes,
+    )
+    remove_app_and_holders()
+    return result
+
+
+def weight_size(model: str) -> int:
+    """Bytes of parameters and buffers of the model, as loaded in this process."""
+    from serve_app.core.embedding import load_sentence_model
+    from serve_app.core.weights import arrays_nbytes, module_arrays
+    from serve_app.training.predictor import LayoutPredictor
+
+    module = load_sentence_model() if model == "Embedder" else LayoutPredictor().model
+    return arrays_nbytes(module_arrays(module))
+
+
+def marginal(results: list[Measurement], model: str, shared: bool, field: str) -> float | None:
+    by_n = {r.replicas: r for r in results if r.model == model and r.shared == shared}
+    if 1 not in by_n or len(by_n) < 2:
+        return None
+    top = max(by_n)
+    return (by_n[top].total(field) - by_n[1].total(field)) / (top - 1)
+
+
+def report(results: list[Measurement], sizes: dict[str, int]) -> str:
+    lines = [
+        "| model | replicas | sharing | replica USS MiB (median) | replica RSS MiB (median) | "
+        "holder USS MiB | total USS MiB | total PSS MiB | load s (median) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        holder = sum(p.uss for p in r.processes if p.role == "holder")
+        lines.append(
+            f"| {r.model} | {r.replicas} | {'on' if r.shared else 'off'} | "
+            f"{statistics.median(r.replica_values('uss')) / MIB:.0f} | "
+            f"{statistics.median(r.replica_values('rss')) / MIB:.0f} | {holder / MIB:.0f} | "
+            f"{r.total('uss') / MIB:.0f} | {r.total('pss') / MIB:.0f} | "
+            f"{statistics.median(r.load_seconds):.1f} |"
+        )
+    lines += [
+        "",
+        "Marginal cost of one more replica, (total(N) - total(1)) / (N - 1), largest N measured:",
+        "",
+        "| model | weights MiB | USS off | USS on | saved (USS) | saved / weights | PSS off | PSS on |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for model, size in sizes.items():
+        off, on = marginal(results, model, False, "uss"), marginal(results, model, True, "uss")
+        pss_off, pss_on = marginal(results, model, False, "pss"), marginal(results, model, True, "pss")
+        if off is None or on is None or pss_off is None or pss_on is None:
+            continue
+        lines.append(
+            f"| {model} | {size / MIB:.0f} | {off / MIB:.0f} | {on / MIB:.0f} | {(off - on) / MIB:.0f} | "
+            f"{(off - on) / size:.2f} | {pss_off / MIB:.0f} | {pss_on / MIB:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(results: list[Measurement], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = sorted({r.model for r in results}, reverse=True)
+    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 4), squeeze=False)
+    for ax, model in zip(axes[0], models, strict=True):
+        for shared, style in ((False, "o--"), (True, "s-")):
+            rows = sorted(
+                (r for r in results if r.model == model and r.shared == shared), key=lambda r: r.replicas
+            )
+            if not rows:
+                continue
+            xs = [r.replicas for r in rows]
+            label = "sharing on" if shared else "sharing off"
+            ax.plot(xs, [r.total("pss") / MIB for r in rows], style, label=f"{label}: total PSS")
+            ax.plot(xs, [r.total("uss") / MIB for r in rows], style, alpha=0.5, label=f"{label}: total USS")
+        ax.set_title(f"{model}: memory of all replicas + holder")
+        ax.set_xlabel("replicas")
+        ax.set_ylabel("MiB")
+        ax.set_xticks(sorted({r.replicas for r in results if r.model == model}))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Replica memory with shared weights on and off")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    plan = QUICK_PLAN if args.quick else PLAN
+
+    import ray
+
+    ray.init(namespace="serve", include_dashboard=False, log_to_driver=False)
+    results: list[Measurement] = []
+    for model, counts in plan.items():
+        for shared in (False, True):
+            for replicas in counts:
+                began = time.perf_counter()
+                result = measure(model, replicas, shared)
+                results.append(result)
+                print(
+                    f"{model} x{replicas} sharing={'on' if shared else 'off'}: replica USS MiB "
+                    f"{[round(u / MIB) for u in result.replica_values('uss')]}, total PSS "
+                    f"{result.total('pss') / MIB:.0f} MiB, load s {result.load_seconds} "
+                    f"({time.perf_counter() - began:.0f} s)",
+                    flush=True,
+                )
+    ray.shutdown()
+    sizes = {model: weight_size(model) for model in plan}
+    table = report(results, sizes)
+    print(table)
+    if args.quick:
+        return
+    (ROOT / "docs" / "memory.json").write_text(
+        json.dumps({"machine": machine(), "sizes": sizes, "results": [asdict(r) for r in results]}, indent=1)
+    )
+    plot(results, ROOT / "docs" / "memory.png")
+    section = "\n".join(
+        [
+            "## Memory per replica: shared weights on and off",
+            "",
+            f"Command: `make bench-memory` (`python benchmarks/memory.py`). Machine: {machine()}. "
+            f"Run on {time.strftime('%Y-%m-%d')}.",
+            "Each row: a single-deployment app with N replicas (0.1 CPU, 1 torch thread each) on a fresh "
+            "deployment, every replica warmed up with real requests, then psutil `memory_full_info` of each "
+            "replica process and of the weights holder. Totals add every replica and the holder. "
+            "Plot: [memory.png](memory.png); raw numbers: [memory.json](memory.json).",
+            "",
+            table,
+            "",
+        ]
+    )
+    write_section(args.out, "## Memory per replica", section)
+
+
+if __name__ == "__main__":
+    main()
