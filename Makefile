@@ -12,6 +12,7 @@ export TOKENIZERS_PARALLELISM := false
 export RAY_USAGE_STATS_ENABLED := 0
 
 .PHONY: install run test test-unit test-app test-cluster lint bench bench-embed bench-pdf bench-autoscaling bench-detector clustering-quality \
+	bench-perf bench-memory bench-compare bench-creep \
 	train-detector evaluate-detector lock clean manifests docker
 
 install: $(STAMP)
@@ -58,6 +59,20 @@ bench-pdf: install
 
 bench-detector: install
 	$(BIN)/python benchmarks/detector_speed.py
+
+# The performance suite (docs/benchmarks.md): memory per replica with shared weights on and off, then
+# direct call vs gunicorn --preload baseline vs this service (HTTP and handles), then the long creep run.
+# About 40 minutes on 2 cores; each part also runs alone.
+bench-perf: bench-memory bench-compare bench-creep
+
+bench-memory: install
+	$(BIN)/python benchmarks/memory.py
+
+bench-compare: install
+	$(BIN)/python benchmarks/compare.py
+
+bench-creep: install
+	$(BIN)/python benchmarks/creep.py
 
 # Reproduces models/layout_detector (about 75 minutes on 2 cores; see its MODEL_CARD.md).
 train-detector: install

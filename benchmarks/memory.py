@@ -99,7 +99,8 @@ def warm_up(model: str, replicas: int) -> list[dict[str, Any]]:
     handle = serve.get_deployment_handle(model, app_name="memory")
     if model == "Embedder":
         texts = sentences()
-        calls = [handle.embed.remote(texts[i * 16 : i * 16 + 16]) for i in range(24 * replicas)]
+        batches = [[texts[(i * 16 + k) % len(texts)] for k in range(16)] for i in range(24 * replicas)]
+        calls = [handle.embed.remote(batch) for batch in batches]
     else:
         from serve_app.core.pdf import render_pdf
         from serve_app.deployments.detector import PageImage

@@ -96,6 +96,8 @@ class Embedder:
 
     async def embed(self, sentences: list[str]) -> np.ndarray:
         """Embed ``sentences``: small requests share a batch, large ones run on their own."""
+        if not sentences:  # handles skip the ingress's validation; nothing to encode
+            return np.zeros((0, self._dimension), dtype=np.float32)
         if len(sentences) >= self._config.max_batch_size:
             return await self._encode(sentences)
         return await self._embed_batch((sentences, time.perf_counter()))

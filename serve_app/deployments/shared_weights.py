@@ -2,9 +2,12 @@
 
 On each node, a small actor (``WeightsHolder``, no CPU) owns one object: the model's parameters and
 buffers as numpy arrays. The first replica of a model on a node loads the model from its files and
-publishes the arrays; every replica (the first included) then maps the object read-only from the
-node's shared memory and binds the arrays as its module's weights (``serve_app.core.weights``), so
-the node holds the weights once however many replicas it runs.
+publishes the arrays: it writes them to a scratch file on the node, and the holder reads that file
+and puts the arrays into the object store (so the holder owns the object and the publishing replica
+never maps a second, transient copy; the holder needs numpy, not torch). Every replica (the first
+included) then maps the object read-only from the node's shared memory and binds the arrays as its
+module's weights (``serve_app.core.weights``), so the node holds the weights once however many
+replicas it runs.
 
 Holders are named ``<kind>:<key>:<node id>`` in the ``serve_app_weights`` namespace and detached, so
 they outlive any one replica; the key changes with the model files, so new weights get a new holder.
@@ -16,12 +19,15 @@ from __future__ import annotations
 
 import gc
 import logging
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import ray
 from ray.exceptions import RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -59,12 +65,18 @@ class WeightsHolder:
         self._touched = time.monotonic()
         return self._refs
 
-    def publish(self, arrays: WeightArrays) -> list[ray.ObjectRef]:
-        """Keep a copy of ``arrays`` in the object store, unless a racing replica published first."""
+    def publish(self, path: str) -> list[ray.ObjectRef]:
+        """Put the arrays of the ``.npz`` file at ``path`` into the object store, unless a racing replica
+        published first; return the references every replica should use."""
         self._touched = time.monotonic()
         if self._refs is None:
+            with np.load(path) as data:
+                arrays = {name: data[name] for name in data.files}
             self._refs = [ray.put(arrays)]
-            logger.info("holding %.1f MiB of weights", arrays_nbytes(arrays) / 2**20)
+            logger.info("holding %.1f MiB of weights (%d arrays)", arrays_nbytes(arrays) / 2**20, len(arrays))
+            del arrays
+            gc.collect()
+            release_freed_memory()
         return self._refs
 
     def touch(self) -> None:
@@ -148,7 +160,11 @@ def bind_shared_weights(kind: str, key: str, module: torch.nn.Module) -> SharedW
     def call(name: str, holder: ActorHandle) -> SharedWeights:
         refs: list[ray.ObjectRef] | None = ray.get(holder.get.remote())
         if refs is None:
-            refs = ray.get(holder.publish.remote(module_arrays(module)))
+            # The holder is on this node (node affinity), so it can read a file this replica writes.
+            with tempfile.TemporaryDirectory(prefix="serve_app_weights_") as scratch:
+                path = Path(scratch) / "weights.npz"
+                np.savez(path, **module_arrays(module))
+                refs = ray.get(holder.publish.remote(str(path)))
         arrays: WeightArrays = ray.get(refs[0])
         nbytes = bind_arrays(module, arrays)
         return SharedWeights(holder_name=name, holder=holder, arrays=arrays, nbytes=nbytes)

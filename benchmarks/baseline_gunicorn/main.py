@@ -1,0 +1,158 @@
+"""The classic baseline: FastAPI + gunicorn ``--preload``, one SentenceTransformer shared by forked workers.
+
+The recipe of ../shared/seeds/gunicorn-preload-sentence-transformers.txt ("Deploying Large Deep Learning
+Models in Production"): the model is a module global, loaded at import time *before* the FastAPI app
+object is created, put in eval mode and in shared memory; gunicorn imports this module once in the
+master (``preload_app = True``) and forks the workers from it. Endpoints are plain ``def`` (FastAPI
+runs them in its thread pool), as the article recommends; only the two exception handlers, which never
+block, are ``async``.
+
+Same API as serve_app for ``POST /v1/embed``, ``POST /v1/cluster`` and ``GET /healthz``: the request and
+response bodies are serve_app's pydantic models, the limits, the clustering and the error body
+(``{"error": {"code", "message"}}``) are serve_app's pure functions and defaults, so both answer the same
+requests with the same work. Not a test fixture: started by ``launch.start_gunicorn`` (see README.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from serve_app.core import errors
+from serve_app.core.clustering import cluster_embeddings
+from serve_app.core.embedding import encode, load_sentence_model
+from serve_app.core.schemas import (
+    ClusterBody,
+    ClusterRequest,
+    ClusterResponse,
+    EmbedRequest,
+    EmbedResponse,
+    HealthResponse,
+    Member,
+    check_sentences,
+)
+from serve_app.settings import ClustererConfig, EmbedderConfig, IngressConfig
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+# The marker ``launch.model_load_seconds`` looks for in the gunicorn log.
+LOAD_MESSAGE = "baseline model loaded in %.3f s"
+
+# serve_app's status for each typed error (serve_app.deployments.ingress.STATUS_BY_ERROR, copied here so
+# the baseline does not import Ray).
+STATUS_BY_ERROR: dict[type[errors.ServeAppError], int] = {
+    errors.MalformedBody: 400,
+    errors.LimitExceeded: 413,
+    errors.UnsupportedMediaType: 415,
+    errors.InvalidInput: 422,
+    errors.ModelUnavailable: 503,
+}
+
+
+def _logger() -> logging.Logger:
+    """A logger that writes to stderr (the gunicorn log) whether or not gunicorn configured logging."""
+    logger = logging.getLogger("baseline_gunicorn")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
+
+
+def load_language_model() -> SentenceTransformer:
+    """The article's ``load_language_model``: load once, ``.eval()``, ``.share_memory()``."""
+    began = time.perf_counter()
+    language_model = load_sentence_model(num_threads=1)
+    language_model.eval()
+    language_model.share_memory()
+    _logger().info(LOAD_MESSAGE, time.perf_counter() - began)
+    return language_model
+
+
+# Loaded at import, before the app object exists: with preload_app the gunicorn master runs this once
+# and every forked worker inherits the loaded model.
+model = load_language_model()
+LIMITS = IngressConfig()
+CLUSTERER = ClustererConfig()
+ENCODE_BATCH_SIZE = EmbedderConfig().encode_batch_size
+
+app = FastAPI(title="serve_app classic baseline (gunicorn --preload)")
+
+
+def error_json(status: int, code: str, message: str) -> JSONResponse:
+    """serve_app's error body."""
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+@app.exception_handler(errors.ServeAppError)
+async def serve_app_error(_: Request, exc: Exception) -> JSONResponse:
+    """Typed errors from serve_app.core become the same status and body as in serve_app."""
+    assert isinstance(exc, errors.ServeAppError)
+    status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(exc, t)), 500)
+    return error_json(status, exc.code, exc.message)
+
+
+@app.exception_handler(RequestValidationError)
+async def invalid_body(_: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's body validation errors, in serve_app's error body (422 invalid_input)."""
+    assert isinstance(exc, RequestValidationError)
+    parts = [
+        f"{'.'.join(str(p) for p in err['loc'][1:]) or 'body'}: {err['msg']}" for err in exc.errors()[:5]
+    ]
+    return error_json(422, "invalid_input", "; ".join(parts))
+
+
+@app.get("/healthz", response_model=HealthResponse)
+def healthz() -> HealthResponse:
+    return HealthResponse(status="ok")
+
+
+@app.post("/v1/embed", response_model=EmbedResponse)
+def embed(body: EmbedRequest) -> EmbedResponse:
+    """L2-normalised embeddings of the sentences, in request order."""
+    check_sentences(body.sentences, max_sentences=LIMITS.max_sentences, max_text_chars=LIMITS.max_text_chars)
+    vectors = encode(model, body.sentences, batch_size=ENCODE_BATCH_SIZE)
+    return EmbedResponse(
+        embeddings=vectors.tolist(), dimension=int(vectors.shape[1]), count=int(vectors.shape[0])
+    )
+
+
+@app.post("/v1/cluster", response_model=ClusterResponse)
+def cluster(body: ClusterRequest) -> ClusterResponse:
+    """Group the sentences by meaning, exactly as serve_app's Ingress + Clusterer do."""
+    texts = body.sentences
+    check_sentences(texts, max_sentences=LIMITS.max_sentences, max_text_chars=LIMITS.max_text_chars)
+    if body.num_clusters is not None and body.num_clusters > len(texts):
+        raise errors.InvalidInput(
+            f"num_clusters ({body.num_clusters}) exceeds the number of sentences ({len(texts)})"
+        )
+    result = cluster_embeddings(
+        encode(model, texts, batch_size=ENCODE_BATCH_SIZE),
+        distance_threshold=body.distance_threshold or CLUSTERER.distance_threshold,
+        num_clusters=body.num_clusters,
+        min_cluster_size=body.min_cluster_size,
+        method=CLUSTERER.linkage,
+        num_clusters_method=CLUSTERER.num_clusters_linkage,
+    )
+
+    def member(i: int) -> Member:
+        return Member(index=i, text=texts[i])
+
+    clusters = [
+        ClusterBody(
+            size=len(c.members),
+            representative=member(c.representative),
+            members=[member(i) for i in c.members],
+        )
+        for c in result.clusters
+    ]
+    return ClusterResponse(clusters=clusters, unclustered=[member(i) for i in result.unclustered])
