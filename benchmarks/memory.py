@@ -11,7 +11,7 @@ the node's object store copy). Between settings the app and its holders are remo
 
 USS (memory only this process uses) is what an extra replica really costs; PSS splits shared pages
 between the processes that map them, so summing PSS over all processes gives the total. The marginal
-cost of a replica is (total(N) - total(1)) / (N - 1). Writes docs/memory.json and a plot
+per-replica USS with sharing on and off is compared at N >= 2. Writes docs/memory.json and a plot
 docs/memory.png; prints the Markdown table for docs/benchmarks.md. Never run as a test.
 """
 
@@ -161,14 +161,6 @@ def weight_size(model: str) -> int:
     return arrays_nbytes(module_arrays(module))
 
 
-def marginal(results: list[Measurement], model: str, shared: bool, field: str) -> float | None:
-    by_n = {r.replicas: r for r in results if r.model == model and r.shared == shared}
-    if 1 not in by_n or len(by_n) < 2:
-        return None
-    top = max(by_n)
-    return (by_n[top].total(field) - by_n[1].total(field)) / (top - 1)
-
-
 def report(results: list[Measurement], sizes: dict[str, int]) -> str:
     lines = [
         "| model | replicas | sharing | replica USS MiB (median) | replica RSS MiB (median) | "
@@ -186,20 +178,27 @@ def report(results: list[Measurement], sizes: dict[str, int]) -> str:
         )
     lines += [
         "",
-        "Marginal cost of one more replica, (total(N) - total(1)) / (N - 1), largest N measured:",
+        "What sharing changes per replica, with N replicas on the node (replica USS: median over the N "
+        "replicas; with one replica every library page is unique to it, so N >= 2 is the fair view). Total "
+        "PSS includes the holder process (a Ray worker of about 50 MiB plus the weights):",
         "",
-        "| model | weights MiB | USS off | USS on | saved (USS) | saved / weights | PSS off | PSS on |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | weights MiB | N | replica USS off | replica USS on | saved per replica | "
+        "saved / weights | total PSS off | total PSS on |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for model, size in sizes.items():
-        off, on = marginal(results, model, False, "uss"), marginal(results, model, True, "uss")
-        pss_off, pss_on = marginal(results, model, False, "pss"), marginal(results, model, True, "pss")
-        if off is None or on is None or pss_off is None or pss_on is None:
-            continue
-        lines.append(
-            f"| {model} | {size / MIB:.0f} | {off / MIB:.0f} | {on / MIB:.0f} | {(off - on) / MIB:.0f} | "
-            f"{(off - on) / size:.2f} | {pss_off / MIB:.0f} | {pss_on / MIB:.0f} |"
-        )
+        by_key = {(r.replicas, r.shared): r for r in results if r.model == model}
+        for n in sorted({r.replicas for r in results if r.model == model and r.replicas > 1}):
+            if (n, False) not in by_key or (n, True) not in by_key:
+                continue
+            off, on = by_key[(n, False)], by_key[(n, True)]
+            uss_off = statistics.median(off.replica_values("uss"))
+            uss_on = statistics.median(on.replica_values("uss"))
+            lines.append(
+                f"| {model} | {size / MIB:.0f} | {n} | {uss_off / MIB:.0f} | {uss_on / MIB:.0f} | "
+                f"{(uss_off - uss_on) / MIB:.0f} | {(uss_off - uss_on) / size:.2f} | "
+                f"{off.total('pss') / MIB:.0f} | {on.total('pss') / MIB:.0f} |"
+            )
     return "\n".join(lines)
 
 
@@ -236,8 +235,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Replica memory with shared weights on and off")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--render", action="store_true", help="rewrite the tables from docs/memory.json")
     args = parser.parse_args()
     plan = QUICK_PLAN if args.quick else PLAN
+    if args.render:
+        saved = json.loads((ROOT / "docs" / "memory.json").read_text())
+        loaded = [
+            Measurement(**{**r, "processes": [ProcessMemory(**p) for p in r["processes"]]})
+            for r in saved["results"]
+        ]
+        write_report(args.out, loaded, saved["sizes"], saved["machine"], saved.get("date", "see memory.json"))
+        return
 
     import ray
 
@@ -258,30 +266,36 @@ def main() -> None:
                 )
     ray.shutdown()
     sizes = {model: weight_size(model) for model in plan}
-    table = report(results, sizes)
-    print(table)
+    print(report(results, sizes))
     if args.quick:
         return
+    date = time.strftime("%Y-%m-%d")
     (ROOT / "docs" / "memory.json").write_text(
-        json.dumps({"machine": machine(), "sizes": sizes, "results": [asdict(r) for r in results]}, indent=1)
+        json.dumps(
+            {"machine": machine(), "date": date, "sizes": sizes, "results": [asdict(r) for r in results]},
+            indent=1,
+        )
     )
+    write_report(args.out, results, sizes, machine(), date)
+
+
+def write_report(out: Path, results: list[Measurement], sizes: dict[str, int], host: str, date: str) -> None:
     plot(results, ROOT / "docs" / "memory.png")
     section = "\n".join(
         [
             "## Memory per replica: shared weights on and off",
             "",
-            f"Command: `make bench-memory` (`python benchmarks/memory.py`). Machine: {machine()}. "
-            f"Run on {time.strftime('%Y-%m-%d')}.",
+            f"Command: `make bench-memory` (`python benchmarks/memory.py`). Machine: {host}. Run on {date}.",
             "Each row: a single-deployment app with N replicas (0.1 CPU, 1 torch thread each) on a fresh "
             "deployment, every replica warmed up with real requests, then psutil `memory_full_info` of each "
             "replica process and of the weights holder. Totals add every replica and the holder. "
             "Plot: [memory.png](memory.png); raw numbers: [memory.json](memory.json).",
             "",
-            table,
+            report(results, sizes),
             "",
         ]
     )
-    write_section(args.out, "## Memory per replica", section)
+    write_section(out, "## Memory per replica", section)
 
 
 if __name__ == "__main__":
