@@ -92,7 +92,7 @@ class WeightsHolder:
 
 
 _remote: Any = ray.remote
-_Holder = _remote(num_cpus=0, max_restarts=0)(WeightsHolder)
+HolderActor = _remote(num_cpus=0, max_restarts=0)(WeightsHolder)
 
 
 @dataclass
@@ -115,7 +115,7 @@ class SharedWeights:
 def _holder(kind: str, key: str) -> tuple[str, ActorHandle]:
     node_id = ray.get_runtime_context().get_node_id()
     name = f"{kind}:{key}:{node_id}"
-    handle = _Holder.options(
+    handle = HolderActor.options(
         name=name,
         namespace=NAMESPACE,
         lifetime="detached",

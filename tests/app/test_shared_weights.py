@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from ray.serve.schema import ServeApplicationSchema, ServeDeploySchema
 
 from serve_app.core.pdf import render_pdf
 from serve_app.deployments.detector import PageImage
-from serve_app.deployments.shared_weights import NAMESPACE
+from serve_app.deployments.shared_weights import NAMESPACE, HolderActor
 from serve_app.launch import deploy
 from serve_app.training.synth import generate_document
 from tests.app.conftest import APP_NAME
@@ -106,3 +107,23 @@ def test_outputs_are_identical_with_and_without_sharing(
     while set(serve.status().applications) != {APP_NAME} and time.monotonic() < deadline:
         time.sleep(0.5)
     assert set(serve.status().applications) == {APP_NAME}
+
+
+def test_holder_keeps_the_first_publication_and_exits_when_unused(serve_url: str, tmp_path: Path) -> None:
+    first, second = tmp_path / "first.npz", tmp_path / "second.npz"
+    np.savez(first, w=np.arange(4, dtype=np.float32))
+    np.savez(second, w=np.zeros(4, dtype=np.float32))
+    name = "test:idle-holder"
+    holder = HolderActor.options(name=name, namespace=NAMESPACE, lifetime="detached").remote(2.0)
+    refs = ray.get(holder.publish.remote(str(first)))
+    assert ray.get(holder.publish.remote(str(second))) == refs  # a racing replica gets the first copy
+    np.testing.assert_array_equal(ray.get(refs[0])["w"], np.arange(4, dtype=np.float32))
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            ray.get_actor(name, namespace=NAMESPACE)
+        except ValueError:
+            return  # gone: nobody touched it for 2 s
+        time.sleep(0.5)
+    raise AssertionError("an unused weights holder did not exit")
