@@ -62,7 +62,7 @@ bench-detector: install
 
 # The performance suite (docs/benchmarks.md): memory per replica with shared weights on and off, then
 # direct call vs gunicorn --preload baseline vs this service (HTTP and handles), then the long creep run.
-# About 40 minutes on 2 cores; each part also runs alone.
+# About 45 minutes on 2 cores; each part also runs alone.
 bench-perf: bench-memory bench-compare bench-creep
 
 bench-memory: install

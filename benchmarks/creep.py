@@ -1,6 +1,6 @@
 """Memory creep: RSS of every replica over 20,000 ``/v1/embed`` requests and 2,000 detected pages.
 
-    python benchmarks/creep.py            # or: make bench-creep   (about 20 minutes on 2 cores)
+    python benchmarks/creep.py            # or: make bench-creep   (about 25 minutes on 2 cores)
     python benchmarks/creep.py --quick    # 1,000 requests and 40 pages (smoke check)
 
 configs/serve.yaml is deployed with the Embedder at 1 replica and the Detector at 2 (pinned, so that
@@ -38,7 +38,8 @@ def replica_processes() -> dict[int, str]:
     for proc in psutil.process_iter(["pid", "cmdline"]):
         title = " ".join(proc.info["cmdline"] or [])
         if title.startswith("ray::ServeReplica:serve_app:"):
-            found[proc.info["pid"]] = title.split(":")[3].split()[0].split(".")[0]
+            # "ray::ServeReplica:serve_app:Embedder" (Ray may append the running method after a dot)
+            found[proc.info["pid"]] = title.split()[0].rsplit(":", 1)[1].split(".")[0]
         elif title.startswith("ray::WeightsHolder"):
             found[proc.info["pid"]] = "WeightsHolder"
     return found
@@ -52,20 +53,20 @@ class Sampler(threading.Thread):
         self.period = period
         self.samples: list[tuple[float, int, str, int]] = []  # (t, pid, deployment, rss)
         self.started = time.monotonic()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             now = time.monotonic() - self.started
             for pid, name in replica_processes().items():
                 try:
                     self.samples.append((now, pid, name, psutil.Process(pid).memory_info().rss))
                 except psutil.NoSuchProcess:
                     continue
-            self._stop.wait(self.period)
+            self._halt.wait(self.period)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join()
 
 

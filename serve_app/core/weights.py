@@ -108,6 +108,19 @@ def _numpy_dtype(tensor: torch.Tensor) -> str:
     return str(torch.empty((), dtype=tensor.dtype).numpy().dtype)
 
 
+def map_every_page(arrays: Mapping[str, np.ndarray], page_size: int = 4096) -> None:
+    """Read one byte of every memory page of ``arrays``, so they are all mapped into this process now.
+
+    Shared weights cost no extra memory when mapped (the pages exist once, in the object store), but a
+    page is counted in a process's RSS only from the first time it is read. Without this, RSS would keep
+    rising for as long as requests reach rows of an embedding table that no request used before.
+    """
+    for array in arrays.values():
+        if array.nbytes:
+            flat = array.reshape(-1).view(np.uint8)
+            int(flat[::page_size].sum())
+
+
 def arrays_nbytes(arrays: Mapping[str, np.ndarray]) -> int:
     return sum(int(a.nbytes) for a in arrays.values())
 

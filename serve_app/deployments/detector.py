@@ -64,6 +64,8 @@ class Detector:
         else:
             self._predictor = LayoutPredictor(directory, num_threads=self._threads)
         self._load_seconds = time.perf_counter() - began
+        # Weights never move after loading: where they live is measured once, not on every /readyz.
+        self._in_shared_memory = round(shared_memory_fraction(self._predictor.model), 4)
         self._seconds = metrics.Histogram(
             "serve_app_detector_page_seconds",
             description="Model time per page.",
@@ -101,7 +103,7 @@ class Detector:
             "nice": self._nice,
             "load_seconds": round(self._load_seconds, 3),
             "shared_weights": self._shared.info() if self._shared else None,
-            "weights_in_shared_memory": round(shared_memory_fraction(self._predictor.model), 4),
+            "weights_in_shared_memory": self._in_shared_memory,
             "pid": os.getpid(),
             **self._config.model_dump(),
         }

@@ -39,6 +39,8 @@ class Embedder:
             key = files_key(model_files(model_path))
             self._shared = bind_shared_weights("embedder", key, self._model)
         self._load_seconds = time.perf_counter() - began
+        # Weights never move after loading: where they live is measured once, not on every /readyz.
+        self._in_shared_memory = round(shared_memory_fraction(self._model), 4)
         dimension = self._model.get_embedding_dimension()
         if dimension is None:
             raise ModelUnavailable(
@@ -85,7 +87,7 @@ class Embedder:
             "torch_threads": self._threads,
             "load_seconds": round(self._load_seconds, 3),
             "shared_weights": self._shared.info() if self._shared else None,
-            "weights_in_shared_memory": round(shared_memory_fraction(self._model), 4),
+            "weights_in_shared_memory": self._in_shared_memory,
             "pid": os.getpid(),
         }
 

@@ -29,13 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import ray
-from ray.exceptions import RayActorError
+from ray.exceptions import ObjectLostError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from serve_app.core.weights import (
     WeightArrays,
     arrays_nbytes,
     bind_arrays,
+    map_every_page,
     module_arrays,
     release_freed_memory,
 )
@@ -126,12 +127,13 @@ def _holder(kind: str, key: str) -> tuple[str, ActorHandle]:
 
 
 def _with_holder(kind: str, key: str, call: Callable[[str, ActorHandle], Any]) -> Any:
-    # A holder can exit (idle) between our lookup and our call; the next attempt creates a new one.
+    # A holder can exit (idle) between our lookup and our call, or before we read its object (which
+    # then dies with it, as its owner); the next attempt creates a new holder.
     for attempt in range(1, _ATTEMPTS + 1):
         name, holder = _holder(kind, key)
         try:
             return call(name, holder)
-        except RayActorError:
+        except (RayActorError, ObjectLostError):
             if attempt == _ATTEMPTS:
                 raise
             logger.warning("weights holder %s went away; retrying (%d/%d)", name, attempt, _ATTEMPTS)
@@ -167,6 +169,7 @@ def bind_shared_weights(kind: str, key: str, module: torch.nn.Module) -> SharedW
                 refs = ray.get(holder.publish.remote(str(path)))
         arrays: WeightArrays = ray.get(refs[0])
         nbytes = bind_arrays(module, arrays)
+        map_every_page(arrays)
         return SharedWeights(holder_name=name, holder=holder, arrays=arrays, nbytes=nbytes)
 
     shared: SharedWeights = _with_holder(kind, key, call)
