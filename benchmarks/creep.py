@@ -4,11 +4,11 @@
     python benchmarks/creep.py --quick    # 1,000 requests and 40 pages (smoke check)
 
 configs/serve.yaml is deployed with the Embedder at 1 replica and the Detector at 2 (pinned, so that
-no autoscaling adds or removes processes during the run). After a warm-up (1,000 requests, one
-20-page job), 8 HTTP clients send 20,000 embed requests (1 to 8 real sentences each) while 20 jobs of
-100 pages each (2,000 pages) run through ``/v1/jobs``. A sampler reads the RSS of every replica process
-each 2 s. Reported per replica: RSS after warm-up, at the end, the largest, growth in per cent, and
-whether its process changed (a restart). Writes docs/creep.json and docs/creep.png and the section of
+no autoscaling adds or removes processes during the run). After a warm-up (1,000 requests, batches of
+the longest sentences, one 20-page job), 8 HTTP clients send 20,000 embed requests (1 to 8 real
+sentences each) while 20 jobs of 100 pages each (2,000 pages) run through ``/v1/jobs``. A sampler
+reads the RSS of every replica process each 2 s. Reported per replica: RSS after warm-up, at the end,
+the largest, growth in per cent, and whether its process changed (a restart). Writes docs/creep.json and docs/creep.png and the section of
 docs/benchmarks.md. Never run as a test.
 """
 
@@ -104,6 +104,18 @@ async def embed_load(url: str, texts: list[str], *, requests: int, clients: int)
     return ok, failed
 
 
+async def embed_longest(url: str, texts: list[str], *, rounds: int = 5) -> None:
+    """Warm-up for the largest shapes the load can produce: 8 concurrent requests of the 8 longest texts
+    (the Embedder merges them into one batch of 64 of the longest sentences)."""
+    longest = sorted(texts, key=len)[-8:]
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+        for _ in range(rounds):
+            responses = await asyncio.gather(
+                *(client.post("/v1/embed", json={"sentences": longest}) for _ in range(8))
+            )
+            assert all(r.status_code == 200 for r in responses)
+
+
 def run_jobs(url: str, pdf: bytes, *, jobs: int, dpi: int = DPI) -> int:
     """Submit ``jobs`` copies of ``pdf`` two at a time (the runner's max_running_jobs); return pages done."""
     pages = 0
@@ -193,6 +205,7 @@ def main() -> None:
         sampler = Sampler()
         sampler.start()
         asyncio.run(embed_load(url, texts, requests=1_000, clients=8))
+        asyncio.run(embed_longest(url, texts))
         run_jobs(url, warm_pdf, jobs=1)
         time.sleep(4)
         load_start = time.monotonic() - sampler.started
@@ -255,7 +268,8 @@ def main() -> None:
             f"Command: `make bench-creep` (`python benchmarks/creep.py`). Machine: {machine()}. "
             f"Run on {result['date']}.",
             "configs/serve.yaml, Embedder pinned at 1 replica and Detector at 2, shared weights on. "
-            "After a warm-up (1,000 embed requests, one 20-page job), 8 clients sent "
+            "After a warm-up (1,000 embed requests, batches of the longest sentences, one 20-page job), "
+            "8 clients sent "
             f"{ok:,} `/v1/embed` requests (1 to 8 sentences; {failed} failed) while {jobs} jobs of "
             f"{job_pages} pages ran ({pages:,} pages detected) in {elapsed:.0f} s. RSS sampled every 2 s: "
             "[creep.png](creep.png), [creep.json](creep.json).",
