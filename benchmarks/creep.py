@@ -3,13 +3,13 @@
     python benchmarks/creep.py            # or: make bench-creep   (about 25 minutes on 2 cores)
     python benchmarks/creep.py --quick    # 1,000 requests and 40 pages (smoke check)
 
-configs/serve.yaml is deployed with the Embedder at 1 replica and the Detector at 2 (pinned, so that
-no autoscaling adds or removes processes during the run). After a warm-up (1,000 requests, batches of
-the longest sentences, one 20-page job), 8 HTTP clients send 20,000 embed requests (1 to 8 real
-sentences each) while 20 jobs of 100 pages each (2,000 pages) run through ``/v1/jobs``. A sampler
-reads the RSS of every replica process each 2 s. Reported per replica: RSS after warm-up, at the end,
-the largest, growth in per cent, and whether its process changed (a restart). Writes docs/creep.json and docs/creep.png and the section of
-docs/benchmarks.md. Never run as a test.
+configs/serve.yaml is deployed with the Embedder at 1 replica and the Detector at 2 (pinned, so that no
+autoscaling adds or removes processes during the run). After a warm-up (1,000 requests, batches of the
+longest sentences, one 20-page job), 8 HTTP clients send 20,000 embed requests (1 to 8 real sentences
+each) while 20 jobs of 100 pages each (2,000 pages) run through ``/v1/jobs``. A sampler reads the RSS of
+every replica process each 2 s. Reported per replica: RSS after warm-up, at the end, the largest, growth
+in per cent, and whether its process changed (a restart). Writes docs/creep.json and docs/creep.png and
+the section of docs/benchmarks.md. Never run as a test.
 """
 
 from __future__ import annotations
