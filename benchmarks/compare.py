@@ -13,8 +13,8 @@ The same embed workload (4 real sentences per request, closed loop) at 1, 8 and 
 (d) service through handles: ``Embedder.embed`` called from another Ray job
     (benchmarks/handle_load.py, a separate driver process).
 
-The Embedder autoscales (1 to 2 replicas): before the measured runs at each client count, the service
-gets that load unmeasured for ``--settle`` seconds (45), so the runs see the replica count it settles at.
+The Embedder autoscales (1 to 2 replicas) while the service is measured, as shipped; the report gives
+the replica count at the end.
 For each: sentences/s, p50 and p99 latency (medians of ``--repeats`` runs), and the PSS of the serving
 processes after the load. Cold start: from the start command (``gunicorn ...`` / ``serve run
 configs/serve.yaml``) to the first answered ``/v1/embed``. Writes docs/compare.json, docs/compare.png and
@@ -228,12 +228,10 @@ def cold_start_service(directory: Path) -> float:
         subprocess.run([str(Path(sys.executable).parent / "ray"), "stop", "--force"], capture_output=True)
 
 
-def measure(name: str, run_once: Any, repeats: int, settle: Any = None) -> dict[int, Run]:
-    """Median of ``repeats`` runs at each client count; ``settle(clients)`` runs first, unmeasured."""
+def measure(name: str, run_once: Any, repeats: int) -> dict[int, Run]:
+    """Median of ``repeats`` runs at each client count."""
     results = {}
     for clients in CLIENTS:
-        if settle is not None:
-            settle(clients)
         runs = [run_once(clients) for _ in range(repeats)]
         results[clients] = median_run(runs)
         r = results[clients]
@@ -251,13 +249,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument(
-        "--settle", type=float, default=45.0, help="unmeasured load before each service level"
-    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
     repeats, seconds = (1, 3.0) if args.quick else (args.repeats, args.seconds)
-    settle_s = 5.0 if args.quick else args.settle
     texts = sentences()
     results: dict[str, dict[int, Run]] = {}
     memory: dict[str, Any] = {}
@@ -330,7 +324,7 @@ def main() -> None:
         serve.shutdown()
     print(f"service memory {memory}", flush=True)
 
-    report = render(results, memory, cold, per_threads, repeats, seconds, settle_s)
+    report = render(results, memory, cold, per_threads, repeats, seconds)
     print(report)
     if args.quick:
         return
@@ -361,7 +355,6 @@ def render(
     per_threads: dict[int, dict[int, Run]],
     repeats: int,
     seconds: float,
-    settle_s: float,
 ) -> str:
     lines = [
         "## Side by side: direct, gunicorn baseline, this service",
@@ -404,9 +397,8 @@ def render(
         f"| Ray itself: raylet, GCS, agents, idle workers | {service['ray_system']:.0f} |",
         "",
         f"gunicorn workers restarted by max_requests during its load: {gunicorn['worker_restarts']}. "
-        "Before the measured runs at each client count the service had that load for "
-        f"{settle_s:.0f} s (autoscaling settles); RUNNING Embedder replicas then, by client count: "
-        f"{memory['service_embedder_replicas']}.",
+        "The Embedder autoscaled (1 to 2 replicas) during the service's runs, as shipped; replicas at "
+        f"the end: {memory['service_embedder_replicas']}.",
         "",
         f"Cold start, start command to first answered `/v1/embed`: gunicorn {cold['gunicorn_s']} s "
         f"(model load in the master {cold['gunicorn_model_load_s']} s); `serve run configs/serve.yaml` "
