@@ -1,6 +1,6 @@
 """Side by side, in one run on one machine: the direct model call, the gunicorn baseline, this service.
 
-    python benchmarks/compare.py           # or: make bench-compare   (about 17 minutes on 2 cores)
+    python benchmarks/compare.py           # or: make bench-compare   (about 14 minutes on 2 cores)
     python benchmarks/compare.py --quick   # 1 repeat of 3 s (smoke check; nothing written)
 
 The same embed workload (4 real sentences per request, closed loop) at 1, 8 and 32 concurrent clients:
