@@ -17,9 +17,14 @@ from ray.util import metrics
 
 from serve_app.core.errors import InvalidInput
 from serve_app.core.layout import Region, to_regions
-from serve_app.core.weights import files_key, shared_memory_fraction
+from serve_app.core.weights import files_key
 from serve_app.deployments.resources import replica_cpus, set_process_nice, torch_threads
-from serve_app.deployments.shared_weights import SharedWeights, bind_shared_weights, published_weights
+from serve_app.deployments.shared_weights import (
+    LoadedWeights,
+    SharedWeights,
+    bind_shared_weights,
+    published_weights,
+)
 from serve_app.settings import DetectorConfig, parse_settings
 
 logger = logging.getLogger("ray.serve")
@@ -53,19 +58,20 @@ class Detector:
         self._base_nice = os.getpriority(os.PRIO_PROCESS, 0)
         self._nice = set_process_nice(self._base_nice + self._config.nice_increment)
         directory = Path(model_dir) if model_dir else None
-        self._shared: SharedWeights | None = None
+        shared: SharedWeights | None = None
         if share_weights:
             # A later replica on this node builds the model without weights and binds the shared copy;
             # the first one loads the files and publishes them.
             key = files_key(weight_files(directory))
-            weights = published_weights("detector", key)
-            self._predictor = LayoutPredictor(directory, num_threads=self._threads, weights=weights)
-            self._shared = bind_shared_weights("detector", key, self._predictor.model)
+            shared = published_weights("detector", key)
+            self._predictor = LayoutPredictor(
+                directory, num_threads=self._threads, weights=shared.arrays if shared else None
+            )
+            if shared is None:
+                shared = bind_shared_weights("detector", key, self._predictor.model)
         else:
             self._predictor = LayoutPredictor(directory, num_threads=self._threads)
-        self._load_seconds = time.perf_counter() - began
-        # Weights never move after loading: where they live is measured once, not on every /readyz.
-        self._in_shared_memory = round(shared_memory_fraction(self._predictor.model), 4)
+        self._weights = LoadedWeights.measure(self._predictor.model, shared, began)
         self._seconds = metrics.Histogram(
             "serve_app_detector_page_seconds",
             description="Model time per page.",
@@ -85,9 +91,9 @@ class Detector:
         logger.info(
             "Detector loaded %s in %.2f s (%d torch threads, shared weights: %s)",
             model_dir or "shipped model",
-            self._load_seconds,
+            self._weights.load_seconds,
             self._threads,
-            "yes" if self._shared else "no",
+            "yes" if shared else "no",
         )
 
     def reconfigure(self, config: dict[str, Any]) -> None:
@@ -101,17 +107,13 @@ class Detector:
         return {
             "torch_threads": self._threads,
             "nice": self._nice,
-            "load_seconds": round(self._load_seconds, 3),
-            "shared_weights": self._shared.info() if self._shared else None,
-            "weights_in_shared_memory": self._in_shared_memory,
-            "pid": os.getpid(),
+            **self._weights.report(),
             **self._config.model_dump(),
         }
 
     def check_health(self) -> None:
         """Serve's periodic health check: also tells the weights holder its weights are in use."""
-        if self._shared is not None:
-            self._shared.touch()
+        self._weights.touch()
 
     async def detect(self, page: PageImage, score_threshold: float | None = None) -> list[Region]:
         """Regions found on one page, top to bottom; ``score_threshold`` overrides the configured one."""

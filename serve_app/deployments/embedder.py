@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from typing import Any
 
@@ -14,9 +13,9 @@ from ray.util import metrics
 
 from serve_app.core.embedding import encode, load_sentence_model, model_files, split_rows
 from serve_app.core.errors import ModelUnavailable
-from serve_app.core.weights import files_key, shared_memory_fraction
+from serve_app.core.weights import files_key
 from serve_app.deployments.resources import replica_cpus, torch_threads
-from serve_app.deployments.shared_weights import SharedWeights, bind_shared_weights
+from serve_app.deployments.shared_weights import LoadedWeights, SharedWeights, bind_shared_weights
 from serve_app.settings import EmbedderConfig, parse_settings
 
 logger = logging.getLogger("ray.serve")
@@ -34,13 +33,11 @@ class Embedder:
         began = time.perf_counter()
         self._threads = torch_threads(replica_cpus())
         self._model = load_sentence_model(model_path, num_threads=self._threads)
-        self._shared: SharedWeights | None = None
+        shared: SharedWeights | None = None
         if share_weights:
             key = files_key(model_files(model_path))
-            self._shared = bind_shared_weights("embedder", key, self._model)
-        self._load_seconds = time.perf_counter() - began
-        # Weights never move after loading: where they live is measured once, not on every /readyz.
-        self._in_shared_memory = round(shared_memory_fraction(self._model), 4)
+            shared = bind_shared_weights("embedder", key, self._model)
+        self._weights = LoadedWeights.measure(self._model, shared, began)
         dimension = self._model.get_embedding_dimension()
         if dimension is None:
             raise ModelUnavailable(
@@ -67,10 +64,10 @@ class Embedder:
         logger.info(
             "Embedder loaded %s in %.2f s (dim %d, %d torch threads, shared weights: %s)",
             model_path or "default model",
-            self._load_seconds,
+            self._weights.load_seconds,
             self._dimension,
             self._threads,
-            "yes" if self._shared else "no",
+            "yes" if shared else "no",
         )
 
     def reconfigure(self, config: dict[str, Any]) -> None:
@@ -85,16 +82,12 @@ class Embedder:
         return {
             "dimension": self._dimension,
             "torch_threads": self._threads,
-            "load_seconds": round(self._load_seconds, 3),
-            "shared_weights": self._shared.info() if self._shared else None,
-            "weights_in_shared_memory": self._in_shared_memory,
-            "pid": os.getpid(),
+            **self._weights.report(),
         }
 
     def check_health(self) -> None:
         """Serve's periodic health check: also tells the weights holder its weights are in use."""
-        if self._shared is not None:
-            self._shared.touch()
+        self._weights.touch()
 
     async def embed(self, sentences: list[str]) -> np.ndarray:
         """Embed ``sentences``: small requests share a batch, large ones run on their own."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import tempfile
 import threading
 import time
@@ -39,6 +40,7 @@ from serve_app.core.weights import (
     map_every_page,
     module_arrays,
     release_freed_memory,
+    shared_memory_fraction,
 )
 
 if TYPE_CHECKING:
@@ -113,6 +115,38 @@ class SharedWeights:
         return {"holder": self.holder_name, "bytes": self.nbytes, "arrays": len(self.arrays)}
 
 
+@dataclass(frozen=True)
+class LoadedWeights:
+    """How a replica's model weights were loaded: what its ``ready()`` reports and its health check
+    keeps alive. Where the weights live is measured once, here, not on every ``/readyz``."""
+
+    shared: SharedWeights | None
+    load_seconds: float
+    in_shared_memory: float
+
+    @classmethod
+    def measure(cls, module: torch.nn.Module, shared: SharedWeights | None, began: float) -> LoadedWeights:
+        """``began``: ``time.perf_counter()`` when loading started."""
+        return cls(
+            shared=shared,
+            load_seconds=time.perf_counter() - began,
+            in_shared_memory=round(shared_memory_fraction(module), 4),
+        )
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "load_seconds": round(self.load_seconds, 3),
+            "shared_weights": self.shared.info() if self.shared else None,
+            "weights_in_shared_memory": self.in_shared_memory,
+            "pid": os.getpid(),
+        }
+
+    def touch(self) -> None:
+        """Called from Serve's health check: tells the holder (if any) its weights are in use."""
+        if self.shared is not None:
+            self.shared.touch()
+
+
 def _holder(kind: str, key: str) -> tuple[str, ActorHandle]:
     node_id = ray.get_runtime_context().get_node_id()
     name = f"{kind}:{key}:{node_id}"
@@ -140,14 +174,21 @@ def _with_holder(kind: str, key: str, call: Callable[[str, ActorHandle], Any]) -
     raise AssertionError("unreachable")
 
 
-def published_weights(kind: str, key: str) -> WeightArrays | None:
-    """The node's shared weights for this model if a replica already published them, else None."""
+def published_weights(kind: str, key: str) -> SharedWeights | None:
+    """The node's shared weights for this model if a replica already published them, else None.
 
-    def call(_name: str, holder: ActorHandle) -> WeightArrays | None:
+    A caller that builds its module on these arrays (``bind_arrays``) needs no ``bind_shared_weights``.
+    """
+
+    def call(name: str, holder: ActorHandle) -> SharedWeights | None:
         refs: list[ray.ObjectRef] | None = ray.get(holder.get.remote())
-        return None if refs is None else ray.get(refs[0])
+        if refs is None:
+            return None
+        arrays: WeightArrays = ray.get(refs[0])
+        map_every_page(arrays)
+        return SharedWeights(holder_name=name, holder=holder, arrays=arrays, nbytes=arrays_nbytes(arrays))
 
-    result: WeightArrays | None = _with_holder(kind, key, call)
+    result: SharedWeights | None = _with_holder(kind, key, call)
     return result
 
 
