@@ -4,6 +4,7 @@
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
+LINTED := serve_app tools tests benchmarks scripts
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE := 1
@@ -11,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install run test test-unit test-app test-cluster lint bench bench-embed bench-pdf bench-autoscaling bench-detector clustering-quality \
+.PHONY: install check run test test-unit test-app test-cluster lint bench bench-embed bench-pdf bench-autoscaling bench-detector clustering-quality \
 	bench-perf bench-memory bench-compare bench-creep \
 	train-detector evaluate-detector lock clean manifests docker
 
@@ -29,11 +30,19 @@ $(STAMP): requirements.lock pyproject.toml scripts/install_detectron2.sh
 run: install
 	$(BIN)/serve run configs/serve.yaml
 
-test: install
-	$(BIN)/python -m ruff check serve_app tests benchmarks scripts
+test: install check
 	scripts/pytest_tier.sh tests/unit
-	scripts/pytest_tier.sh tests/cluster --allow-empty
+	scripts/pytest_tier.sh tests/cluster
 	scripts/pytest_tier.sh tests/app
+	scripts/pytest_tier.sh tests/serve_run
+
+# Static checks, part of `make test` (and so of CI): lint, formatting, types, and the import contracts
+# in pyproject.toml that keep the dependencies pointing one way (docs/architecture.md).
+check: install
+	$(BIN)/python -m ruff check $(LINTED)
+	$(BIN)/python -m ruff format --check $(LINTED)
+	$(BIN)/python -m mypy serve_app tools
+	$(BIN)/lint-imports
 
 test-unit: install
 	scripts/pytest_tier.sh tests/unit
@@ -41,24 +50,21 @@ test-unit: install
 test-app: install
 	scripts/pytest_tier.sh tests/app
 
-lint: install
-	$(BIN)/python -m ruff check serve_app tests benchmarks scripts
-	$(BIN)/python -m ruff format --check serve_app tests benchmarks scripts
-	$(BIN)/python -m mypy serve_app
+lint: check
 
 bench: bench-embed bench-detector bench-pdf
 
 bench-embed: install
-	$(BIN)/python benchmarks/embed_throughput.py
+	$(BIN)/python -m benchmarks.embed_throughput
 
 bench-autoscaling: install
-	$(BIN)/python benchmarks/autoscaling.py
+	$(BIN)/python -m benchmarks.autoscaling
 
 bench-pdf: install
-	$(BIN)/python benchmarks/pdf_pipeline.py
+	$(BIN)/python -m benchmarks.pdf_pipeline
 
 bench-detector: install
-	$(BIN)/python benchmarks/detector_speed.py
+	$(BIN)/python -m benchmarks.detector_speed
 
 # The performance suite (docs/benchmarks.md): memory per replica with shared weights on and off, then
 # direct call vs gunicorn --preload baseline vs this service (HTTP and handles), then the long creep run.
@@ -66,13 +72,13 @@ bench-detector: install
 bench-perf: bench-memory bench-compare bench-creep
 
 bench-memory: install
-	$(BIN)/python benchmarks/memory.py
+	$(BIN)/python -m benchmarks.memory
 
 bench-compare: install
-	$(BIN)/python benchmarks/compare.py
+	$(BIN)/python -m benchmarks.compare
 
 bench-creep: install
-	$(BIN)/python benchmarks/creep.py
+	$(BIN)/python -m benchmarks.creep
 
 # Reproduces models/layout_detector (about 75 minutes on 2 cores; see its MODEL_CARD.md).
 train-detector: install
@@ -83,12 +89,12 @@ evaluate-detector: install
 	$(BIN)/python -m serve_app.training.evaluate --model models/layout_detector --pages 200 --seed 1000
 
 clustering-quality: install
-	$(BIN)/python benchmarks/clustering_quality.py
+	$(BIN)/python -m benchmarks.clustering_quality
 
-# KubeRay RayService generated from configs/serve.yaml (see serve_app/deploy_manifests.py); a unit test
-# fails while k8s/kuberay.yaml and its sources differ.
+# KubeRay RayService generated from configs/serve.yaml and k8s/values.yaml (see tools/manifests/); a unit
+# test fails while k8s/kuberay.yaml and its sources differ.
 manifests: install
-	$(BIN)/python -m serve_app.deploy_manifests --write
+	$(BIN)/python -m tools.manifests --write
 
 # Container image (needs a Docker engine; the build context is the repository root). The tag is the one
 # k8s/kuberay.yaml runs: serve-app:<pyproject version>-ray<Ray in requirements.lock>. For a registry:

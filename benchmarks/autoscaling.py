@@ -1,13 +1,14 @@
 """Serve replica autoscaling, shown on 127.0.0.1: bounded load in, replicas and latency over time out.
 
-    python benchmarks/autoscaling.py          # or: make bench-autoscaling   (about 5 minutes)
+    python -m benchmarks.autoscaling          # or: make bench-autoscaling   (about 5 minutes)
 
 configs/serve.yaml is deployed as shipped (its autoscaling_config for Embedder and Detector), except
 that downscale_delay_s is shortened to 30 s so the scale-down fits the run. Phases: idle, then a fixed
 time of load (embedding clients on /v1/embed, plus PDF jobs and synchronous /v1/detect calls that keep
 Detector requests queued), then idle again until both deployments are back to one replica (bounded).
 Every second the script records RUNNING replicas per deployment and the latency of finished requests.
-Writes docs/autoscaling.png and the run's settings and timeline to docs/autoscaling.md.
+Writes docs/autoscaling.png and the run's settings and summary to docs/autoscaling.json (which the
+hand-written docs/autoscaling.md discusses).
 """
 
 from __future__ import annotations
@@ -24,9 +25,18 @@ from pathlib import Path
 
 import httpx
 import yaml
-from embed_throughput import machine, sentences, start_service
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks._harness import (
+    ROOT,
+    http_embed_load,
+    machine,
+    pyplot,
+    save_figure,
+    sentences,
+    start_service,
+    strided_batches,
+)
+
 DEPLOYMENTS = ("Embedder", "Detector")
 
 
@@ -42,7 +52,7 @@ class Timeline:
 
 
 def demo_config(directory: Path, downscale_delay_s: float) -> tuple[Path, dict[str, dict[str, object]]]:
-    from serve_app.launch import DEFAULT_CONFIG
+    from tools.launch import DEFAULT_CONFIG
 
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
     used: dict[str, dict[str, object]] = {}
@@ -72,19 +82,10 @@ def watch_replicas(timeline: Timeline, stop: threading.Event) -> None:
 
 
 async def embed_load(url: str, timeline: Timeline, *, clients: int, until: float) -> None:
-    texts = sentences()
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-
-        async def worker(k: int) -> None:
-            i = k * 4
-            while timeline.now() < until:
-                began = time.perf_counter()
-                response = await client.post("/v1/embed", json={"sentences": texts[i % 300 : i % 300 + 4]})
-                response.raise_for_status()
-                timeline.embed.append((timeline.now(), time.perf_counter() - began))
-                i += clients * 4
-
-        await asyncio.gather(*(worker(k) for k in range(clients)))
+    """``clients`` closed-loop clients, 4 of the first 300 sentences per request, until ``until``."""
+    batches = strided_batches(sentences()[:300], 4, clients)
+    load = await http_embed_load(url, batches, clients=clients, seconds=until - timeline.now())
+    timeline.embed += [(finished - timeline.t0, latency) for finished, latency in load.samples]
 
 
 async def detect_load(
@@ -105,12 +106,7 @@ async def detect_load(
 
 
 def plot(timeline: Timeline, path: Path, *, load: tuple[float, float]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    fig, (top, bottom) = pyplot().subplots(2, 1, figsize=(9, 6), sharex=True)
     times = [t for t, _ in timeline.replicas]
     for name, style in zip(DEPLOYMENTS, ("-", "--"), strict=True):
         top.step(times, [c[name] for _, c in timeline.replicas], style, where="post", label=name)
@@ -135,8 +131,7 @@ def plot(timeline: Timeline, path: Path, *, load: tuple[float, float]) -> None:
     for axis in (top, bottom):
         axis.axvspan(*load, color="orange", alpha=0.15)
     top.set_title("Serve autoscaling on 127.0.0.1 (load in the shaded window)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Clustering quality on real labelled short texts: adjusted Rand index (ARI) against the labels.
 
-    python benchmarks/clustering_quality.py            # prints a table, writes docs/clustering.md
+    python -m benchmarks.clustering_quality            # prints a table, writes docs/clustering.md
 
 Embeds data/topic_texts.jsonl (Debian package descriptions, 8 topics) with the default model in process,
 then clusters with the Clusterer's pure logic, sweeping the distance threshold and also giving the
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
+from benchmarks._harness import ROOT
 from serve_app.core.clustering import cluster_embeddings
-from serve_app.core.embedding import encode, load_sentence_model
+from serve_app.models.embedding import encode, load_sentence_model
 
-ROOT = Path(__file__).resolve().parent.parent
 THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9)
 
 
@@ -78,7 +78,7 @@ def main() -> None:
         "Metric: adjusted Rand index against the topic labels (1.0 = perfect, 0 = chance).",
         "Defaults (configs/serve.yaml): average linkage with distance_threshold=0.8 when no `num_clusters` "
         "is given; Ward linkage when it is.",
-        f"Command: `python benchmarks/clustering_quality.py`. Machine: {platform.machine()}, "
+        f"Command: `python -m benchmarks.clustering_quality`. Machine: {platform.machine()}, "
         f"Python {platform.python_version()}; encoding took {encode_s:.1f} s.",
         "",
         "| linkage | setting | clusters found | ARI |",

@@ -1,7 +1,7 @@
 """Side by side, in one run on one machine: the direct model call, the gunicorn baseline, this service.
 
-    python benchmarks/compare.py           # or: make bench-compare   (about 14 minutes on 2 cores)
-    python benchmarks/compare.py --quick   # 1 repeat of 3 s (smoke check; nothing written)
+    python -m benchmarks.compare           # or: make bench-compare   (about 14 minutes on 2 cores)
+    python -m benchmarks.compare --quick   # 1 repeat of 3 s (smoke check; nothing written)
 
 The same embed workload (4 real sentences per request, closed loop) at 1, 8 and 32 concurrent clients:
 
@@ -11,7 +11,7 @@ The same embed workload (4 real sentences per request, closed loop) at 1, 8 and 
     max_requests 50, the seed article's recipe), ``POST /v1/embed`` over HTTP;
 (c) service over HTTP: configs/serve.yaml as shipped, ``POST /v1/embed``;
 (d) service through handles: ``Embedder.embed`` called from another Ray job
-    (benchmarks/handle_load.py, a separate driver process).
+    (``python -m benchmarks.handle_load``, a separate driver process).
 
 The Embedder autoscales (1 to 2 replicas) while the service is measured, as shipped; the report gives
 the replica count at the end.
@@ -23,24 +23,38 @@ the section of docs/benchmarks.md. Never run as a test.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 import yaml
-from baseline_gunicorn.launch import (
+
+from benchmarks._harness import (
+    ROOT,
+    Run,
+    bench_parser,
+    http_embed_load,
+    machine,
+    median_run,
+    percentiles_ms,
+    pyplot,
+    save_figure,
+    sentences,
+    start_service,
+    strided_batches,
+    write_section,
+)
+from benchmarks.baseline_gunicorn.launch import (
     booted_worker_pids,
     log_path,
     model_load_seconds,
@@ -50,7 +64,6 @@ from baseline_gunicorn.launch import (
     wait_ready,
     wait_workers,
 )
-from embed_throughput import ROOT, machine, sentences, start_service, write_section
 
 MIB = 2**20
 CLIENTS = (1, 8, 32)
@@ -72,33 +85,9 @@ EMBED_PATH = (
 )
 
 
-@dataclass(frozen=True)
-class Run:
-    sentences_per_s: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    errors: int = 0
-
-
-def median_run(runs: list[Run]) -> Run:
-    return sorted(runs, key=lambda r: r.sentences_per_s)[len(runs) // 2]
-
-
-def summary(latencies: list[float], elapsed: float, errors: int = 0) -> Run:
-    ordered = sorted(latencies) or [float("nan")]
-    return Run(
-        sentences_per_s=len(latencies) * PER_REQUEST / elapsed,
-        p50_ms=statistics.median(ordered) * 1e3,
-        p99_ms=ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1e3,
-        requests=len(latencies),
-        errors=errors,
-    )
-
-
 def direct_run(model: Any, texts: list[str], clients: int, seconds: float) -> Run:
     """The best a caller in this process can do: every client's sentences encoded as one batch."""
-    from serve_app.core.embedding import encode
+    from serve_app.models.embedding import encode
 
     size = clients * PER_REQUEST
     latencies: list[float] = []
@@ -110,47 +99,24 @@ def direct_run(model: Any, texts: list[str], clients: int, seconds: float) -> Ru
         t0 = time.perf_counter()
         encode(model, batch, batch_size=max(64, size))
         latencies += [time.perf_counter() - t0] * clients  # every client waited for the whole batch
-    return summary(latencies, time.perf_counter() - began)
+    elapsed = time.perf_counter() - began
+    return Run(len(latencies) * PER_REQUEST / elapsed, *percentiles_ms(latencies), len(latencies))
 
 
-async def http_run(url: str, texts: list[str], clients: int, seconds: float) -> Run:
+def http_run(url: str, texts: list[str], clients: int, seconds: float) -> Run:
     """``clients`` closed-loop HTTP clients; failed requests are counted, not retried."""
-    latencies: list[float] = []
-    errors = 0
-    stop_at = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-
-        async def worker(worker_id: int) -> None:
-            nonlocal errors
-            i = worker_id * PER_REQUEST
-            while time.perf_counter() < stop_at:
-                batch = [texts[(i + k) % len(texts)] for k in range(PER_REQUEST)]
-                i += clients * PER_REQUEST
-                t0 = time.perf_counter()
-                try:
-                    response = await client.post("/v1/embed", json={"sentences": batch})
-                    ok = response.status_code == 200
-                except httpx.TransportError:
-                    ok = False
-                if ok:
-                    latencies.append(time.perf_counter() - t0)
-                else:
-                    errors += 1
-
-        began = time.perf_counter()
-        await asyncio.gather(*(worker(w) for w in range(clients)))
-        elapsed = time.perf_counter() - began
-    return summary(latencies, elapsed, errors)
+    batches = strided_batches(texts, PER_REQUEST, clients)
+    load = http_embed_load(url, batches, clients=clients, seconds=seconds, count_errors=True)
+    return asyncio.run(load).summary()
 
 
 def handle_run(clients: int, seconds: float) -> Run:
     """benchmarks/handle_load.py as another Ray job (its own driver process) against the running app."""
-    env = os.environ | {"RAY_ADDRESS": "auto", "PYTHONPATH": f"{ROOT}:{ROOT / 'benchmarks'}"}
+    env = os.environ | {"RAY_ADDRESS": "auto", "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "handle_load.py"), "--clients", str(clients),
+        [sys.executable, "-m", "benchmarks.handle_load", "--clients", str(clients),
          "--seconds", str(seconds), "--per-request", str(PER_REQUEST)],
-        env=env, capture_output=True, text=True, timeout=seconds + 120, check=False,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=seconds + 120, check=False,
     )  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-3000:])
@@ -193,7 +159,7 @@ def service_memory() -> dict[str, float]:
 
 def cold_start_service(directory: Path) -> float:
     """Seconds from ``serve run <config>`` (a fresh local Ray) to the first answered ``/v1/embed``."""
-    from serve_app.launch import DEFAULT_CONFIG, free_port
+    from tools.launch import DEFAULT_CONFIG, free_port
 
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
     port = free_port()
@@ -245,11 +211,9 @@ def measure(name: str, run_once: Any, repeats: int) -> dict[int, Run]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="direct vs gunicorn baseline vs this service")
-    parser.add_argument("--quick", action="store_true")
+    parser = bench_parser("direct vs gunicorn baseline vs this service")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
     repeats, seconds = (1, 3.0) if args.quick else (args.repeats, args.seconds)
     texts = sentences()
@@ -258,7 +222,7 @@ def main() -> None:
     cold: dict[str, Any] = {}
 
     # (b) gunicorn: cold start, load, memory of master + workers, restarts seen in its log.
-    from serve_app.launch import free_port
+    from tools.launch import free_port
 
     port = free_port()
     proc = start_gunicorn(port)
@@ -268,10 +232,8 @@ def main() -> None:
         cold["gunicorn_model_load_s"] = model_load_seconds(log_path(proc))
         booted_before = len(booted_worker_pids(log_path(proc)))
         url = f"http://127.0.0.1:{port}"
-        asyncio.run(http_run(url, texts, 8, 2))  # warm-up
-        results["gunicorn"] = measure(
-            "gunicorn", lambda c: asyncio.run(http_run(url, texts, c, seconds)), repeats
-        )
+        http_run(url, texts, 8, 2)  # warm-up
+        results["gunicorn"] = measure("gunicorn", lambda c: http_run(url, texts, c, seconds), repeats)
         rows = tree_memory(proc.pid)
         memory["gunicorn"] = {
             "pss_mib": round(sum(r["pss"] for r in rows) / MIB, 1),
@@ -290,7 +252,7 @@ def main() -> None:
     # (a) direct, in this process: the limit, best of 1 thread and all cores.
     import torch
 
-    from serve_app.core.embedding import encode, load_sentence_model
+    from serve_app.models.embedding import encode, load_sentence_model
 
     model = load_sentence_model(num_threads=1)
     encode(model, texts[:64])
@@ -307,14 +269,12 @@ def main() -> None:
     # (c) and (d): the shipped service on a local Ray in this process; handles from another job.
     from ray import serve
 
-    from serve_app.launch import DEFAULT_CONFIG
+    from tools.launch import DEFAULT_CONFIG
 
     url = start_service(DEFAULT_CONFIG)
     try:
-        asyncio.run(http_run(url, texts, 8, 3))  # warm-up
-        results["service-http"] = measure(
-            "service-http", lambda c: asyncio.run(http_run(url, texts, c, seconds)), repeats
-        )
+        http_run(url, texts, 8, 3)  # warm-up
+        results["service-http"] = measure("service-http", lambda c: http_run(url, texts, c, seconds), repeats)
         memory["service"] = service_memory()
         results["service-handle"] = measure("service-handle", lambda c: handle_run(c, seconds), repeats)
         memory["service_embedder_replicas"] = (
@@ -359,7 +319,7 @@ def render(
     lines = [
         "## Side by side: direct, gunicorn baseline, this service",
         "",
-        f"Command: `make bench-compare` (`python benchmarks/compare.py`). Machine: {machine()}. "
+        f"Command: `make bench-compare` (`python -m benchmarks.compare`). Machine: {machine()}. "
         f"Run on {time.strftime('%Y-%m-%d')}, all in one run; medians of {repeats} runs of {seconds:.0f} s; "
         f"{PER_REQUEST} real sentences per request, closed loop; load generator on the same machine. "
         "Plot: [compare.png](compare.png); raw numbers: [compare.json](compare.json).",
@@ -410,12 +370,7 @@ def render(
 
 
 def plot(results: dict[str, dict[int, Run]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (left, right) = pyplot().subplots(1, 2, figsize=(11, 4))
     for system, label in SYSTEMS.items():
         xs = list(CLIENTS)
         left.plot(xs, [results[system][c].sentences_per_s for c in xs], "o-", label=label)
@@ -429,8 +384,7 @@ def plot(results: dict[str, dict[int, Run]], path: Path) -> None:
         ax.grid(alpha=0.3)
     right.set_yscale("log")
     left.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Memory creep: RSS of every replica over 20,000 ``/v1/embed`` requests and 2,000 detected pages.
 
-    python benchmarks/creep.py            # or: make bench-creep   (about 25 minutes on 2 cores)
-    python benchmarks/creep.py --quick    # 1,000 requests and 40 pages (smoke check)
+    python -m benchmarks.creep            # or: make bench-creep   (about 25 minutes on 2 cores)
+    python -m benchmarks.creep --quick    # 1,000 requests and 40 pages (smoke check)
 
 configs/serve.yaml is deployed with the Embedder at 1 replica and the Detector at 2 (pinned, so that no
 autoscaling adds or removes processes during the run). After a warm-up (1,000 requests, batches of the
@@ -14,18 +14,29 @@ the section of docs/benchmarks.md. Never run as a test.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psutil
 import yaml
-from embed_throughput import ROOT, machine, sentences, start_service, write_section
+
+from benchmarks._harness import (
+    ROOT,
+    bench_parser,
+    http_embed_load,
+    machine,
+    pyplot,
+    save_figure,
+    sentences,
+    start_service,
+    write_section,
+)
 
 MIB = 2**20
 DPI = 72
@@ -71,7 +82,7 @@ class Sampler(threading.Thread):
 
 
 def config(directory: Path) -> Path:
-    from serve_app.launch import DEFAULT_CONFIG
+    from tools.launch import DEFAULT_CONFIG
 
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
     for dep in raw["applications"][0]["deployments"]:
@@ -84,24 +95,16 @@ def config(directory: Path) -> Path:
 
 
 async def embed_load(url: str, texts: list[str], *, requests: int, clients: int) -> tuple[int, int]:
-    """Send ``requests`` embed requests from ``clients`` concurrent clients; return (ok, failed)."""
-    counter = iter(range(requests))
-    ok = failed = 0
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+    """Send ``requests`` embed requests (request i: 1 + i % 8 sentences) from ``clients`` concurrent
+    clients, each taking the next request as soon as it is free; return (ok, failed)."""
+    counter = iter(range(requests))  # shared: the clients together send each request once
 
-        async def worker() -> None:
-            nonlocal ok, failed
-            for i in counter:
-                size = 1 + i % 8
-                batch = [texts[(i * 7 + k) % len(texts)] for k in range(size)]
-                response = await client.post("/v1/embed", json={"sentences": batch})
-                if response.status_code == 200:
-                    ok += 1
-                else:
-                    failed += 1
+    def batches(_: int) -> Iterator[list[str]]:
+        for i in counter:
+            yield [texts[(i * 7 + k) % len(texts)] for k in range(1 + i % 8)]
 
-        await asyncio.gather(*(worker() for _ in range(clients)))
-    return ok, failed
+    load = await http_embed_load(url, batches, clients=clients, timeout=120, count_errors=True)
+    return load.requests, load.errors
 
 
 async def embed_longest(url: str, texts: list[str], *, rounds: int = 5) -> None:
@@ -167,12 +170,7 @@ def summarise(samples: list[tuple[float, int, str, int]], load_start: float) -> 
 
 
 def plot(samples: list[tuple[float, int, str, int]], load_start: float, load_end: float, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig, ax = pyplot().subplots(figsize=(9, 4.5))
     for pid in sorted({s[1] for s in samples}):
         mine = [s for s in samples if s[1] == pid]
         ax.plot([s[0] for s in mine], [s[3] / MIB for s in mine], label=f"{mine[0][2]} (pid {pid})")
@@ -182,15 +180,11 @@ def plot(samples: list[tuple[float, int, str, int]], load_start: float, load_end
     ax.set_title("RSS of every serve_app process: 20,000 embed requests + 2,000 pages")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="RSS over a long mixed load: no creep, no restarts")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    args = parser.parse_args()
+    args = bench_parser("RSS over a long mixed load: no creep, no restarts").parse_args()
     requests, jobs, job_pages = (1_000, 2, 20) if args.quick else (20_000, 20, 100)
 
     from serve_app.training.synth import generate_document
@@ -265,7 +259,7 @@ def main() -> None:
         [
             "## Memory creep over a long run",
             "",
-            f"Command: `make bench-creep` (`python benchmarks/creep.py`). Machine: {machine()}. "
+            f"Command: `make bench-creep` (`python -m benchmarks.creep`). Machine: {machine()}. "
             f"Run on {result['date']}.",
             "configs/serve.yaml, Embedder pinned at 1 replica and Detector at 2, shared weights on. "
             "After a warm-up (1,000 embed requests, batches of the longest sentences, one 20-page job), "

@@ -1,6 +1,6 @@
 """Detector speed: seconds per page for the shipped layout model vs detectron2's R50-FPN at 800 px.
 
-    python benchmarks/detector_speed.py          # or: make bench-detector
+    python -m benchmarks.detector_speed          # or: make bench-detector
 
 Both models see the same pages (synthetic documents rendered by pymupdf at 72 dpi), in one process, with
 the same number of torch threads; each resizes the page to its own test size (shipped: short side from its
@@ -14,21 +14,16 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from embed_throughput import machine, write_section  # noqa: E402
-
-from serve_app.core.pdf import render_pdf  # noqa: E402
-from serve_app.training.predictor import LayoutPredictor  # noqa: E402
-from serve_app.training.synth import generate_document  # noqa: E402
+from benchmarks._harness import BENCHMARKS_MD, ROOT, machine, write_section
+from serve_app.core.pdf import render_pdf
+from serve_app.models.layout import LayoutPredictor
+from serve_app.training.synth import generate_document
 
 
 def pages(count: int, dpi: int) -> list[np.ndarray]:
@@ -71,7 +66,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=12)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "layout_detector")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--out", type=Path, default=BENCHMARKS_MD)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     images = pages(args.pages, dpi=72)
@@ -86,7 +81,7 @@ def main() -> None:
     lines = [
         "## Detector speed",
         "",
-        f"Command: `make bench-detector` (`python benchmarks/detector_speed.py`). Machine: {machine()}; "
+        f"Command: `make bench-detector` (`python -m benchmarks.detector_speed`). Machine: {machine()}; "
         f"torch {torch.__version__}, {args.threads} torch threads, {platform.python_implementation()}.",
         f"Run on {time.strftime('%Y-%m-%d')}: {len(images)} synthetic pages rendered at 72 dpi "
         f"({images[0].shape[1]}x{images[0].shape[0]} px and similar), one at a time, median after a warm-up.",

@@ -1,6 +1,6 @@
 """Closed-loop load on the Embedder through a deployment handle, run as its own Ray job.
 
-    RAY_ADDRESS=auto python benchmarks/handle_load.py --clients 8 --seconds 10 --per-request 4
+    RAY_ADDRESS=auto python -m benchmarks.handle_load --clients 8 --seconds 10 --per-request 4
 
 Connects to the running cluster (another job than the one that deployed the app), runs ``--clients``
 concurrent callers of ``Embedder.embed`` for ``--seconds``, and prints one JSON line: sentences per
@@ -12,42 +12,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
-import time
 
 import ray
-from embed_throughput import sentences
 from ray import serve
 
+from benchmarks._harness import closed_loop, sentences, strided_batches
 from serve_app.client import APP_NAME
 
 
-async def load(clients: int, seconds: float, per_request: int) -> dict[str, float]:
+async def load(clients: int, seconds: float, per_request: int) -> dict[str, float | str]:
     texts = sentences()
     handle = serve.get_deployment_handle("Embedder", app_name=APP_NAME)
     await handle.embed.remote(texts[:per_request])  # first call resolves the replicas
-    latencies: list[float] = []
-    stop_at = time.perf_counter() + seconds
 
-    async def caller(worker_id: int) -> None:
-        i = worker_id * per_request
-        while time.perf_counter() < stop_at:
-            batch = [texts[(i + k) % len(texts)] for k in range(per_request)]
-            i += clients * per_request
-            began = time.perf_counter()
-            vectors = await handle.embed.remote(batch)
-            latencies.append(time.perf_counter() - began)
-            assert vectors.shape[0] == per_request
+    async def send(batch: list[str]) -> bool:
+        vectors = await handle.embed.remote(batch)
+        assert vectors.shape[0] == len(batch)
+        return True
 
-    began = time.perf_counter()
-    await asyncio.gather(*(caller(w) for w in range(clients)))
-    elapsed = time.perf_counter() - began
-    ordered = sorted(latencies)
+    batches = strided_batches(texts, per_request, clients)
+    run = (await closed_loop(send, batches, clients=clients, seconds=seconds)).summary()
     return {
-        "sentences_per_s": len(ordered) * per_request / elapsed,
-        "p50_ms": statistics.median(ordered) * 1e3,
-        "p99_ms": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1e3,
-        "requests": len(ordered),
+        "sentences_per_s": run.sentences_per_s,
+        "p50_ms": run.p50_ms,
+        "p99_ms": run.p99_ms,
+        "requests": run.requests,
         "job_id": ray.get_runtime_context().get_job_id(),
     }
 

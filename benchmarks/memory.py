@@ -1,7 +1,7 @@
 """Memory per replica with shared weights on and off: RSS, USS and PSS of every serving process.
 
-    python benchmarks/memory.py            # or: make bench-memory
-    python benchmarks/memory.py --quick    # Embedder 1 and 2 replicas only (smoke check)
+    python -m benchmarks.memory            # or: make bench-memory
+    python -m benchmarks.memory --quick    # Embedder 1 and 2 replicas only (smoke check)
 
 For each model (Embedder at 1, 2 and 4 replicas; Detector at 1 and 2) and each setting of
 ``share_weights``, a single-deployment app (``serve_app.app:build_embedder`` / ``build_detector``) is
@@ -17,10 +17,8 @@ docs/memory.png; prints the Markdown table for docs/benchmarks.md. Never run as 
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,9 +26,7 @@ from typing import Any
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from embed_throughput import ROOT, machine, sentences, write_section
+from benchmarks._harness import ROOT, bench_parser, machine, pyplot, save_figure, sentences, write_section
 
 MIB = 2**20
 PLAN = {"Embedder": [1, 2, 4], "Detector": [1, 2]}
@@ -103,8 +99,8 @@ def warm_up(model: str, replicas: int) -> list[dict[str, Any]]:
         calls = [handle.embed.remote(batch) for batch in batches]
     else:
         from serve_app.core.pdf import render_pdf
-        from serve_app.deployments.detector import PageImage
         from serve_app.training.synth import generate_document
+        from serve_app.types import PageImage
 
         images = render_pdf(generate_document(seed=77, num_pages=2, dpi=72).pdf, dpi=72)
         pages = [PageImage(image=ray.put(image)) for image in images]
@@ -123,7 +119,7 @@ def remove_app_and_holders() -> None:
     import ray
     from ray import serve
 
-    from serve_app.deployments.shared_weights import NAMESPACE
+    from serve_app.runtime.shared_weights import NAMESPACE
 
     serve.delete("memory")
     for actor in ray.util.list_named_actors(all_namespaces=True):
@@ -153,9 +149,9 @@ def measure(model: str, replicas: int, shared: bool) -> Measurement:
 
 def weight_size(model: str) -> int:
     """Bytes of parameters and buffers of the model, as loaded in this process."""
-    from serve_app.core.embedding import load_sentence_model
-    from serve_app.core.weights import arrays_nbytes, module_arrays
-    from serve_app.training.predictor import LayoutPredictor
+    from serve_app.models.embedding import load_sentence_model
+    from serve_app.models.layout import LayoutPredictor
+    from serve_app.models.weights import arrays_nbytes, module_arrays
 
     module = load_sentence_model() if model == "Embedder" else LayoutPredictor().model
     return arrays_nbytes(module_arrays(module))
@@ -203,13 +199,8 @@ def report(results: list[Measurement], sizes: dict[str, int]) -> str:
 
 
 def plot(results: list[Measurement], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     models = sorted({r.model for r in results}, reverse=True)
-    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 4), squeeze=False)
+    fig, axes = pyplot().subplots(1, len(models), figsize=(5 * len(models), 4), squeeze=False)
     for ax, model in zip(axes[0], models, strict=True):
         for shared, style in ((False, "o--"), (True, "s-")):
             rows = sorted(
@@ -227,14 +218,11 @@ def plot(results: list[Measurement], path: Path) -> None:
         ax.set_xticks(sorted({r.replicas for r in results if r.model == model}))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Replica memory with shared weights on and off")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser = bench_parser("Replica memory with shared weights on and off")
     parser.add_argument("--render", action="store_true", help="rewrite the tables from docs/memory.json")
     args = parser.parse_args()
     plan = QUICK_PLAN if args.quick else PLAN
@@ -285,7 +273,7 @@ def write_report(out: Path, results: list[Measurement], sizes: dict[str, int], h
         [
             "## Memory per replica: shared weights on and off",
             "",
-            f"Command: `make bench-memory` (`python benchmarks/memory.py`). Machine: {host}. Run on {date}.",
+            f"Command: `make bench-memory` (`python -m benchmarks.memory`). Machine: {host}. Run on {date}.",
             "Each row: a single-deployment app with N replicas (0.1 CPU, 1 torch thread each) on a fresh "
             "deployment, every replica warmed up with real requests, then psutil `memory_full_info` of each "
             "replica process and of the weights holder. Totals add every replica and the holder. "

@@ -1,7 +1,7 @@
 """PDF pipeline: pages per second through /v1/jobs vs the direct in-process loop, and responsiveness.
 
-    python benchmarks/pdf_pipeline.py           # or: make bench-pdf
-    python benchmarks/pdf_pipeline.py --quick   # small documents, one repeat (smoke check)
+    python -m benchmarks.pdf_pipeline           # or: make bench-pdf
+    python -m benchmarks.pdf_pipeline --quick   # small documents, one repeat (smoke check)
 
 (a) Direct: in this process, page after page: render with pymupdf, predict with the shipped layout
     model, attach the text layer's words (exactly the per-page work of the service), with 1 torch thread
@@ -17,7 +17,6 @@ Each throughput setting is repeated and the median reported. Writes a section of
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
@@ -27,9 +26,9 @@ from pathlib import Path
 
 import httpx
 import yaml
-from embed_throughput import machine, start_service, write_section
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks._harness import bench_parser, machine, percentiles_ms, start_service, write_section
+
 DPI = 72
 SEED = 2_026_112  # not a training or evaluation seed
 NINE_TITLES = [
@@ -53,16 +52,14 @@ class Latency:
 
 
 def latency(samples: list[float]) -> Latency:
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-    return Latency(statistics.median(ordered) * 1e3, p99 * 1e3, len(ordered))
+    return Latency(*percentiles_ms(samples), len(samples))
 
 
 def direct_pages_per_s(pdf: bytes, pages: int, *, threads: int) -> float:
-    from serve_app.core.jobs import page_result
+    from serve_app.core.analysis import page_result
     from serve_app.core.layout import to_regions
     from serve_app.core.pdf import PageInfo, render_page_at
-    from serve_app.training.predictor import LayoutPredictor
+    from serve_app.models.layout import LayoutPredictor
 
     predictor = LayoutPredictor(None, num_threads=threads)
     predictor.predict(render_page_at(pdf, 0, dpi=DPI)[0])  # warm-up
@@ -78,7 +75,7 @@ def direct_pages_per_s(pdf: bytes, pages: int, *, threads: int) -> float:
 
 def service_config(directory: Path, *, detector_replicas: int | None) -> Path:
     """configs/serve.yaml, with the Detector pinned to ``detector_replicas`` (None: as shipped)."""
-    from serve_app.launch import DEFAULT_CONFIG
+    from tools.launch import DEFAULT_CONFIG
 
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
     if detector_replicas is not None:
@@ -165,9 +162,9 @@ def run_throughput(pdf: bytes, warm_up: bytes, *, pages: int, repeats: int) -> s
     best_direct = max(statistics.median(r) for r in direct.values())
     return "\n".join(
         [
-            "## PDF pipeline throughput (issue: PDF pipeline)",
+            "## PDF pipeline throughput",
             "",
-            "Command: `make bench-pdf` (`python benchmarks/pdf_pipeline.py`; this part alone: "
+            "Command: `make bench-pdf` (`python -m benchmarks.pdf_pipeline`; this part alone: "
             f"`--part throughput`). Machine: {machine()}.",
             f"Run on {time.strftime('%Y-%m-%d')}. Generated documents (serve_app.training.synth, "
             f"seed {SEED}) rendered at {DPI} dpi; median of {repeats} runs over a {pages}-page PDF.",
@@ -222,9 +219,9 @@ def run_responsiveness(long_pdf: bytes, *, job_pages: int, idle_probes: int) -> 
             serve.shutdown()
     return "\n".join(
         [
-            "## PDF pipeline responsiveness (issue: PDF pipeline)",
+            "## PDF pipeline responsiveness",
             "",
-            "Command: `make bench-pdf` (this part alone: `python benchmarks/pdf_pipeline.py --part "
+            "Command: `make bench-pdf` (this part alone: `python -m benchmarks.pdf_pipeline --part "
             f"responsiveness`). Machine: {machine()}. Run on {time.strftime('%Y-%m-%d')}.",
             f"One request at a time, {idle_probes} on the idle service, then for as long as a "
             f"{job_pages}-page job runs ({DPI} dpi). Variants: "
@@ -241,13 +238,14 @@ def run_responsiveness(long_pdf: bytes, *, job_pages: int, idle_probes: int) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="PDF pipeline throughput and responsiveness")
-    parser.add_argument("--quick", action="store_true", help="small documents, one repeat, nothing written")
+    parser = bench_parser(
+        "PDF pipeline throughput and responsiveness",
+        quick_help="small documents, one repeat, nothing written",
+    )
     parser.add_argument("--pages", type=int, default=100, help="pages of the throughput document")
     parser.add_argument("--job-pages", type=int, default=200, help="pages of the long job in (c)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--part", choices=["all", "throughput", "responsiveness"], default="all")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
     pages, job_pages, repeats = (8, 16, 1) if args.quick else (args.pages, args.job_pages, args.repeats)
 

@@ -1,4 +1,4 @@
-"""serve_app: several PyTorch models served side by side as one Ray Serve deployment graph."""
+"""serve_app: several PyTorch models served side by side as one Ray Serve application."""
 
 from __future__ import annotations
 

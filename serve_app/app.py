@@ -1,6 +1,7 @@
 """All deployment wiring in one place: ``build_app(args) -> Application``.
 
-``configs/serve.yaml`` points its ``import_path`` here; ``serve run serve_app.app:build_app`` also works.
+``configs/serve.yaml`` points its ``import_path`` here. ``serve run serve_app.app:build_app`` also works
+without it: every deployment then runs on the defaults of ``serve_app.settings`` (one replica each).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from serve_app.deployments.clusterer import Clusterer
 from serve_app.deployments.detector import Detector
 from serve_app.deployments.embedder import Embedder
 from serve_app.deployments.ingress import Ingress
-from serve_app.deployments.jobs import JobRunner
+from serve_app.deployments.job_runner import JobRunner
 from serve_app.settings import AppArgs, parse_settings
 
 

@@ -22,10 +22,9 @@ import ray
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from serve_app.core.analysis import AnalyzeOptions, AnalyzeResult
 from serve_app.core.clustering import Clustering
-from serve_app.core.jobs import AnalyzeOptions, AnalyzeResult
-from serve_app.core.layout import Region
-from serve_app.deployments.detector import PageImage
+from serve_app.types import PageImage, Region
 
 APP_NAME = "serve_app"
 TIMEOUT_S = 600.0

@@ -16,7 +16,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from serve_app.core.errors import InvalidInput
+from serve_app.core.errors import ConfigError
+from serve_app.core.schemas import describe_errors
 
 
 class _Strict(BaseModel):
@@ -33,7 +34,7 @@ class AppArgs(_Strict):
     # shipped in this repository under models/layout_detector (see its MODEL_CARD.md).
     detector_model_dir: str | None = None
     # One copy of each model's weights per node, in the Ray object store, mapped read-only by every
-    # Embedder and Detector replica on that node (serve_app.deployments.shared_weights). False: each
+    # Embedder and Detector replica on that node (serve_app.runtime.shared_weights). False: each
     # replica keeps the weights it loaded (for comparison; docs/benchmarks.md, memory).
     share_weights: bool = True
 
@@ -79,6 +80,9 @@ class DetectorConfig(_Strict):
     # CPU contention the kernel favours the proxy, the ingress and the Embedder (interactive requests).
     # 0 turns it off. Linux/Unix only.
     nice_increment: int = Field(default=5, ge=0, le=19)
+    # A floor on the model time of each page, in seconds (0: off). For demonstrations and tests that need a
+    # job to stay mid-way for a while (tests/app/test_job_failures.py); never needed in production.
+    min_page_seconds: float = Field(default=0.0, ge=0.0, le=60.0)
 
 
 class IngressConfig(_Strict):
@@ -113,9 +117,23 @@ class JobRunnerConfig(_Strict):
     max_running_jobs: int = Field(default=2, ge=1, le=64)
     # Logical CPUs asked by each render/annotate Ray task (small: the model deployments hold the rest).
     render_num_cpus: float = Field(default=0.05, ge=0.0, le=16.0)
+    # Added to the nice value of the worker processes that render and annotate pages (batch work, like
+    # the Detector's DetectorConfig.nice_increment). 0 turns it off.
+    render_nice_increment: int = Field(default=5, ge=0, le=19)
     # A page whose Detector replica died is retried on another replica for at most this long.
     detect_retry_s: float = Field(default=120.0, gt=0.0, le=3600.0)
 
+
+# Logical CPUs of each deployment's replicas when the deployment options give none (for example
+# `serve run serve_app.app:build_app`, without configs/serve.yaml). The same values as configs/serve.yaml
+# (a unit test holds them equal): every deployment at max_replicas fits a 2-CPU machine.
+DEFAULT_NUM_CPUS: dict[str, float] = {
+    "Ingress": 0.05,
+    "Embedder": 0.4,
+    "Clusterer": 0.05,
+    "Detector": 0.5,
+    "JobRunner": 0.05,
+}
 
 DEPLOYMENT_CONFIGS: dict[str, type[_Strict]] = {
     "Embedder": EmbedderConfig,
@@ -129,11 +147,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def parse_settings(model: type[M], data: dict[str, Any] | None, *, where: str) -> M:
-    """Validate ``data`` against ``model``; raise ``InvalidInput`` that names ``where`` and the bad keys."""
+    """Validate ``data`` against ``model``; raise ``ConfigError`` that names ``where`` and the bad keys."""
     try:
         return model.model_validate(data or {})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
-        )
-        raise InvalidInput(f"invalid {where}: {problems}") from None
+        raise ConfigError(f"invalid {where}: {describe_errors(exc.errors(), limit=20)}") from None

@@ -6,12 +6,12 @@ import http.client
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from serve_app.launch import free_port
+from tools.launch import free_port
+from tools.wait import wait_until
 
 TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 TEST_REGION = "us-east-1"
@@ -40,19 +40,16 @@ def moto_s3_server(*, start_timeout_s: float = 30.0) -> Iterator[str]:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                log.seek(0)
+                output = log.read().decode(errors="replace")[-4000:]
+                raise RuntimeError(f"moto S3 server exited ({proc.returncode}); its output:\n{output}")
+            return _answers_http(host, port)
+
         try:
-            deadline = time.monotonic() + start_timeout_s
-            while not _answers_http(host, port):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    output = log.read().decode(errors="replace")[-4000:]
-                    state = (
-                        f"exited with code {proc.returncode}"
-                        if proc.poll() is not None
-                        else f"did not answer within {start_timeout_s:.0f} s"
-                    )
-                    raise RuntimeError(f"moto S3 server on {host}:{port} {state}; its output:\n{output}")
-                time.sleep(0.1)
+            wait_until(up, start_timeout_s, interval_s=0.1, message=f"no moto S3 server on {host}:{port}")
             yield f"http://{host}:{port}"
         finally:
             proc.terminate()
@@ -88,6 +85,19 @@ def s3_client(endpoint: str, **config: Any) -> Any:
     )
 
 
-def make_bucket(endpoint: str, name: str) -> None:
-    """Create bucket ``name`` on the S3 server at ``endpoint``."""
-    s3_client(endpoint).create_bucket(Bucket=name)
+def make_bucket(endpoint: str, name: str, *, versioned: bool = False) -> None:
+    """Create bucket ``name`` on the S3 server at ``endpoint``. A versioned bucket keeps every write, so a
+    test can count how many times the service wrote each key."""
+    client = s3_client(endpoint)
+    client.create_bucket(Bucket=name)
+    if versioned:
+        client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+
+
+def write_counts(client: Any, bucket: str, prefix: str) -> dict[str, int]:
+    """How many times each key under ``prefix`` was written (object versions; the bucket is versioned)."""
+    counts: dict[str, int] = {}
+    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+        for version in page.get("Versions", []):
+            counts[version["Key"]] = counts.get(version["Key"], 0) + 1
+    return counts

@@ -2,7 +2,8 @@
 
 Source: ../shared/seeds/gunicorn-preload-sentence-transformers.txt ("Deploying Large Deep Learning Models
 in Production", FastAPI + gunicorn + uvicorn workers). Used as
-``gunicorn -c benchmarks/baseline_gunicorn/gunicorn_conf.py main:app`` (see launch.py).
+``gunicorn -c benchmarks/baseline_gunicorn/gunicorn_conf.py main:app`` (see launch.py): the app module is
+``main`` from this directory, not ``benchmarks.baseline_gunicorn.main``, as in the article.
 """
 
 from __future__ import annotations

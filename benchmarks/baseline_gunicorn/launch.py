@@ -1,8 +1,8 @@
 """Start, probe, measure and stop the classic baseline (gunicorn --preload, see README.md).
 
-From a script in benchmarks/ (run as ``python benchmarks/<name>.py``, so benchmarks/ is on sys.path):
+From a benchmark (run from the repository root as ``python -m benchmarks.<name>``):
 
-    from baseline_gunicorn.launch import start_gunicorn, stop_gunicorn, tree_memory, wait_ready
+    from benchmarks.baseline_gunicorn.launch import start_gunicorn, stop_gunicorn, tree_memory, wait_ready
 
     proc = start_gunicorn(port)
     try:
@@ -11,7 +11,7 @@ From a script in benchmarks/ (run as ``python benchmarks/<name>.py``, so benchma
     finally:
         stop_gunicorn(proc)
 
-``python benchmarks/baseline_gunicorn/launch.py`` runs a short smoke check (see ``main``).
+``python -m benchmarks.baseline_gunicorn.launch`` runs a short smoke check (see ``main``).
 """
 
 from __future__ import annotations
@@ -199,7 +199,6 @@ def format_memory(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     """Smoke check: start, embed, cluster the nine titles, print memory, send requests, count workers."""
-    sys.path.insert(0, str(ROOT))  # for tests.examples when run as a script
     from tests.examples import DOG_WALKING, NINE_TITLES, PUBLIC_SPEAKING
 
     parser = argparse.ArgumentParser(description="Smoke check of the gunicorn --preload baseline")

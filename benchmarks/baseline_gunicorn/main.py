@@ -8,9 +8,12 @@ runs them in its thread pool), as the article recommends; only the two exception
 block, are ``async``.
 
 Same API as serve_app for ``POST /v1/embed``, ``POST /v1/cluster`` and ``GET /healthz``: the request and
-response bodies are serve_app's pydantic models, the limits, the clustering and the error body
-(``{"error": {"code", "message"}}``) are serve_app's pure functions and defaults, so both answer the same
-requests with the same work. Not a test fixture: started by ``launch.start_gunicorn`` (see README.md).
+response bodies are serve_app's pydantic models (``ClusterRequest`` checks ``num_clusters`` itself), the
+limits, the clustering, the response assembly (``cluster_response``) and the errors (``ErrorResponse``
+with the status each ``serve_app.core.errors`` class carries, ``describe_errors`` for validation errors)
+are serve_app's pure functions and defaults, so both answer the same requests with the same work. Only
+Ray-free modules are imported (serve_app.core, serve_app.models, serve_app.settings). Not a test
+fixture: started by ``launch.start_gunicorn`` (see README.md).
 """
 
 from __future__ import annotations
@@ -26,17 +29,18 @@ from fastapi.responses import JSONResponse
 
 from serve_app.core import errors
 from serve_app.core.clustering import cluster_embeddings
-from serve_app.core.embedding import encode, load_sentence_model
 from serve_app.core.schemas import (
-    ClusterBody,
     ClusterRequest,
     ClusterResponse,
     EmbedRequest,
     EmbedResponse,
+    ErrorResponse,
     HealthResponse,
-    Member,
     check_sentences,
+    cluster_response,
+    describe_errors,
 )
+from serve_app.models.embedding import encode, load_sentence_model
 from serve_app.settings import ClustererConfig, EmbedderConfig, IngressConfig
 
 if TYPE_CHECKING:
@@ -44,16 +48,6 @@ if TYPE_CHECKING:
 
 # The marker ``launch.model_load_seconds`` looks for in the gunicorn log.
 LOAD_MESSAGE = "baseline model loaded in %.3f s"
-
-# serve_app's status for each typed error (serve_app.deployments.ingress.STATUS_BY_ERROR, copied here so
-# the baseline does not import Ray).
-STATUS_BY_ERROR: dict[type[errors.ServeAppError], int] = {
-    errors.MalformedBody: 400,
-    errors.LimitExceeded: 413,
-    errors.UnsupportedMediaType: 415,
-    errors.InvalidInput: 422,
-    errors.ModelUnavailable: 503,
-}
 
 
 def _logger() -> logging.Logger:
@@ -88,27 +82,23 @@ ENCODE_BATCH_SIZE = EmbedderConfig().encode_batch_size
 app = FastAPI(title="serve_app classic baseline (gunicorn --preload)")
 
 
-def error_json(status: int, code: str, message: str) -> JSONResponse:
-    """serve_app's error body."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error_json(exc: errors.ServeAppError) -> JSONResponse:
+    """serve_app's error body, with the status the error's class carries."""
+    return JSONResponse(ErrorResponse.of(exc).model_dump(), status_code=exc.status)
 
 
 @app.exception_handler(errors.ServeAppError)
 async def serve_app_error(_: Request, exc: Exception) -> JSONResponse:
     """Typed errors from serve_app.core become the same status and body as in serve_app."""
     assert isinstance(exc, errors.ServeAppError)
-    status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(exc, t)), 500)
-    return error_json(status, exc.code, exc.message)
+    return error_json(exc)
 
 
 @app.exception_handler(RequestValidationError)
 async def invalid_body(_: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's body validation errors, in serve_app's error body (422 invalid_input)."""
+    """FastAPI's body validation errors, worded as serve_app words them (422 invalid_input)."""
     assert isinstance(exc, RequestValidationError)
-    parts = [
-        f"{'.'.join(str(p) for p in err['loc'][1:]) or 'body'}: {err['msg']}" for err in exc.errors()[:5]
-    ]
-    return error_json(422, "invalid_input", "; ".join(parts))
+    return error_json(errors.InvalidInput(describe_errors(exc.errors())))
 
 
 @app.get("/healthz", response_model=HealthResponse)
@@ -131,11 +121,7 @@ def cluster(body: ClusterRequest) -> ClusterResponse:
     """Group the sentences by meaning, exactly as serve_app's Ingress + Clusterer do."""
     texts = body.sentences
     check_sentences(texts, max_sentences=LIMITS.max_sentences, max_text_chars=LIMITS.max_text_chars)
-    if body.num_clusters is not None and body.num_clusters > len(texts):
-        raise errors.InvalidInput(
-            f"num_clusters ({body.num_clusters}) exceeds the number of sentences ({len(texts)})"
-        )
-    result = cluster_embeddings(
+    clustering = cluster_embeddings(
         encode(model, texts, batch_size=ENCODE_BATCH_SIZE),
         distance_threshold=body.distance_threshold or CLUSTERER.distance_threshold,
         num_clusters=body.num_clusters,
@@ -143,16 +129,4 @@ def cluster(body: ClusterRequest) -> ClusterResponse:
         method=CLUSTERER.linkage,
         num_clusters_method=CLUSTERER.num_clusters_linkage,
     )
-
-    def member(i: int) -> Member:
-        return Member(index=i, text=texts[i])
-
-    clusters = [
-        ClusterBody(
-            size=len(c.members),
-            representative=member(c.representative),
-            members=[member(i) for i in c.members],
-        )
-        for c in result.clusters
-    ]
-    return ClusterResponse(clusters=clusters, unclustered=[member(i) for i in result.unclustered])
+    return cluster_response(texts, clustering)

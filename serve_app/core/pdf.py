@@ -1,7 +1,8 @@
 """PDF pages to pixels and words with pymupdf (pure: no Ray).
 
-``inspect_pdf`` validates an upload before anything is rendered; ``render_page_at`` renders one page and
-extracts its words in the rendered page's coordinates; ``text_in_box`` reads the words inside a region.
+``inspect_pdf`` validates an upload before anything is rendered; ``render_document_page`` renders one page
+of an open document and extracts its words in the rendered page's coordinates; ``text_in_box`` reads the
+words inside a region.
 """
 
 from __future__ import annotations
@@ -122,27 +123,36 @@ def inspect_pdf(
 
 
 def render_page_at(pdf: bytes, index: int, *, dpi: int) -> tuple[np.ndarray, list[Word]]:
-    """Render page ``index`` (0-based) of ``pdf`` and extract its words.
+    """Render page ``index`` (0-based) of ``pdf`` and extract its words (see ``render_document_page``)."""
+    with _open(pdf) as doc:
+        return render_document_page(doc, index, dpi=dpi)
+
+
+def render_document_page(doc: pymupdf.Document, index: int, *, dpi: int) -> tuple[np.ndarray, list[Word]]:
+    """Render page ``index`` (0-based) of an open document and extract its words.
 
     Returns the H x W x 3 uint8 RGB image (see ``render_page``) and the words (see ``Word``) with boxes in
     points on the rendered page, so they line up with the image on rotated and cropped pages too.
-    A page without a text layer (a scan) gives no words.
+    A page without a text layer (a scan) gives no words. Render workers keep ``doc`` open across pages
+    (``open_document``), so a document is parsed once per worker, not once per page.
     """
     _check_dpi(dpi)
-    with _open(pdf) as doc:
-        try:
-            count = doc.page_count
-            if not 0 <= index < count:
-                raise InvalidInput(f"page index {index} is out of range: the PDF has {count} pages")
-            page = doc.load_page(index)
-            image = render_page(page, dpi=dpi)
-            to_rendered = page.rotation_matrix  # unrotated page space -> rendered page space
-            words = []
-            for x0, y0, x1, y1, text, block, line, word in page.get_text("words"):
-                box = pymupdf.Rect(x0, y0, x1, y1) * to_rendered
-                words.append(Word(box.x0, box.y0, box.x1, box.y1, text, block, line, word))
-        except _PYMUPDF_ERRORS as exc:
-            raise InvalidInput(f"page {index + 1} cannot be rendered: {_DAMAGED}") from exc
+    try:
+        count = doc.page_count
+        if not 0 <= index < count:
+            raise InvalidInput(f"page index {index} is out of range: the PDF has {count} pages")
+        page = doc.load_page(index)
+        image = render_page(page, dpi=dpi)
+        to_rendered = page.rotation_matrix  # unrotated page space -> rendered page space
+        words = []
+        for x0, y0, x1, y1, text, block, line, word in page.get_text("words"):
+            box = pymupdf.Rect(x0, y0, x1, y1) * to_rendered
+            words.append(Word(box.x0, box.y0, box.x1, box.y1, text, block, line, word))
+    except _PYMUPDF_ERRORS as exc:
+        raise InvalidInput(f"page {index + 1} cannot be rendered: {_DAMAGED}") from exc
+    finally:
+        # With display off MuPDF still appends every message to a process-wide list; do not let it grow.
+        pymupdf.TOOLS.reset_mupdf_warnings()
     return image, words
 
 
@@ -184,9 +194,8 @@ def _check_dpi(dpi: int) -> None:
         raise InvalidInput(f"dpi must be a positive number, got {dpi}")
 
 
-@contextmanager
-def _open(pdf: bytes) -> Iterator[pymupdf.Document]:
-    """Open ``pdf`` or raise ``InvalidInput``; refuses files that need a password."""
+def open_document(pdf: bytes) -> pymupdf.Document:
+    """Open ``pdf`` or raise ``InvalidInput``; refuses files that need a password. The caller closes it."""
     if not pdf:
         raise InvalidInput("the PDF is empty (0 bytes); upload a PDF file")
     if PDF_HEADER not in pdf[:HEADER_WINDOW]:
@@ -199,9 +208,19 @@ def _open(pdf: bytes) -> Iterator[pymupdf.Document]:
             doc = pymupdf.open(stream=pdf, filetype="pdf")
         except _PYMUPDF_ERRORS as exc:
             raise InvalidInput(_DAMAGED) from exc
+        if doc.needs_pass:
+            doc.close()
+            raise InvalidInput("the PDF is encrypted; remove the password and upload it again")
+        return doc
+    finally:
+        pymupdf.TOOLS.reset_mupdf_warnings()
+
+
+@contextmanager
+def _open(pdf: bytes) -> Iterator[pymupdf.Document]:
+    doc = open_document(pdf)
+    try:
         with doc:
-            if doc.needs_pass:
-                raise InvalidInput("the PDF is encrypted; remove the password and upload it again")
             yield doc
     finally:
         # With display off MuPDF still appends every message to a process-wide list; do not let it grow.

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, model_validator
 
-from serve_app.core.errors import InvalidInput, LimitExceeded, MalformedBody, UnsupportedMediaType
+from serve_app.core.clustering import Clustering
+from serve_app.core.errors import (
+    InvalidInput,
+    LimitExceeded,
+    MalformedBody,
+    ServeAppError,
+    UnsupportedMediaType,
+)
 
 
 class _Body(BaseModel):
@@ -37,6 +45,14 @@ class ClusterRequest(_Body):
         le=2.0,
         description="Cosine distance at which merging stops (server default if null).",
     )
+
+    @model_validator(mode="after")
+    def _clusters_fit(self) -> ClusterRequest:
+        if self.num_clusters is not None and self.num_clusters > len(self.sentences):
+            raise ValueError(
+                f"num_clusters ({self.num_clusters}) exceeds the number of sentences ({len(self.sentences)})"
+            )
+        return self
 
 
 class EmbedResponse(_Body):
@@ -78,6 +94,29 @@ class ErrorResponse(_Body):
     """Every error answer has this shape."""
 
     error: ErrorDetail
+
+    @classmethod
+    def of(cls, exc: ServeAppError) -> ErrorResponse:
+        return cls(error=ErrorDetail(code=exc.code, message=exc.message))
+
+
+def cluster_response(sentences: list[str], clustering: Clustering) -> ClusterResponse:
+    """The HTTP answer for a clustering of ``sentences`` (row indices become index + text)."""
+
+    def member(i: int) -> Member:
+        return Member(index=i, text=sentences[i])
+
+    return ClusterResponse(
+        clusters=[
+            ClusterBody(
+                size=len(c.members),
+                representative=member(c.representative),
+                members=[member(i) for i in c.members],
+            )
+            for c in clustering.clusters
+        ],
+        unclustered=[member(i) for i in clustering.unclustered],
+    )
 
 
 class HealthResponse(_Body):
@@ -143,10 +182,39 @@ def check_sentences(sentences: list[str], *, max_sentences: int, max_text_chars:
             )
 
 
-def describe_validation_error(exc: ValidationError) -> str:
+# Plainer words for the pydantic errors people hit most in query strings.
+_PLAIN = {
+    "int_parsing": "is not a number",
+    "float_parsing": "is not a number",
+    "int_from_float": "is not a whole number",
+    "bool_parsing": "must be true or false",
+}
+
+
+def describe_errors(errors: Sequence[Mapping[str, Any]], *, known: Sequence[str] = (), limit: int = 5) -> str:
+    """One line for pydantic (or FastAPI) validation errors: ``where: what`` for at most ``limit`` errors.
+
+    The one formatter for request bodies, query parameters and settings. A location starting with
+    ``"query"`` names a URL query parameter (``dpi='abc' is not a number``); ``known`` lists the
+    parameters a route has, named when an unknown one is given.
+    """
     parts = []
-    for err in exc.errors()[:5]:
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+    for err in errors[:limit]:
+        loc = [p for p in err.get("loc", ()) if p != "body"]
+        if loc and loc[0] == "query":
+            name = ".".join(str(p) for p in loc[1:])
+            if err.get("type") == "extra_forbidden":
+                parts.append(f"unknown query parameter {name!r}; known: {', '.join(known)}")
+            elif err.get("type") in _PLAIN:
+                parts.append(f"{name}={err.get('input')!r} {_PLAIN[err['type']]}")
+            else:
+                parts.append(f"{name}: {err['msg']}")
+            continue
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
         parts.append(f"{where or 'body'}: {err['msg']}")
-    more = exc.error_count() - len(parts)
+    more = len(errors) - len(parts)
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    return describe_errors(exc.errors())

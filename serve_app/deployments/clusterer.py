@@ -8,10 +8,10 @@ import numpy as np
 from ray import serve
 
 from serve_app.core.clustering import Clustering, cluster_embeddings
-from serve_app.settings import ClustererConfig, parse_settings
+from serve_app.settings import DEFAULT_NUM_CPUS, ClustererConfig, parse_settings
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0.25})
+@serve.deployment(ray_actor_options={"num_cpus": DEFAULT_NUM_CPUS["Clusterer"]})
 class Clusterer:
     """Turns an (n, dim) embedding array into clusters of row indices."""
 

@@ -6,50 +6,38 @@ import asyncio
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import ray
 from ray import serve
-from ray.util import metrics
+from ray.serve import metrics
 
 from serve_app.core.errors import InvalidInput
 from serve_app.core.layout import Region, to_regions
-from serve_app.core.weights import files_key
-from serve_app.deployments.resources import replica_cpus, set_process_nice, torch_threads
-from serve_app.deployments.shared_weights import (
+from serve_app.models.layout import LayoutPredictor, weight_files
+from serve_app.models.weights import files_key
+from serve_app.runtime.process import replica_cpus, set_process_nice, torch_threads
+from serve_app.runtime.shared_weights import (
     LoadedWeights,
     SharedWeights,
     bind_shared_weights,
     published_weights,
 )
-from serve_app.settings import DetectorConfig, parse_settings
+from serve_app.settings import DEFAULT_NUM_CPUS, DetectorConfig, parse_settings
+from serve_app.types import PageImage
 
 logger = logging.getLogger("ray.serve")
 
 
-@dataclass(frozen=True)
-class PageImage:
-    """A rendered page: ``image`` is an ObjectRef to an H x W x 3 uint8 RGB array in the object store.
-
-    The reference is nested in this record on purpose: Ray does not resolve nested references, so the
-    pixels stay in the object store until a Detector replica reads them (zero-copy on the same node).
-    The caller must keep the reference alive (its owner must not exit) until the answer arrives.
-    """
-
-    image: ray.ObjectRef
-    points_per_pixel: float = 1.0
+_DEFAULTS = DetectorConfig()
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 1})
+@serve.deployment(ray_actor_options={"num_cpus": DEFAULT_NUM_CPUS["Detector"]})
 class Detector:
     """Finds layout regions (text, title, list, table, figure) on page images."""
 
     def __init__(self, *, model_dir: str | None = None, share_weights: bool = True) -> None:
-        from serve_app.training.predictor import LayoutPredictor, weight_files
-
         began = time.perf_counter()
         self._threads = torch_threads(replica_cpus())
         # Lower the priority before loading the model: a replica added by autoscaling in the middle of a
@@ -126,7 +114,7 @@ class Detector:
             raise outcome
         return outcome
 
-    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.01)
+    @serve.batch(max_batch_size=_DEFAULTS.max_batch_size, batch_wait_timeout_s=_DEFAULTS.batch_wait_timeout_s)
     async def _detect_batch(
         self, requests: list[tuple[PageImage, float | None, float]]
     ) -> list[list[Region] | BaseException]:
@@ -136,12 +124,14 @@ class Detector:
         results: list[list[Region] | BaseException] = []
         for page, threshold, arrived in requests:
             self._queue_wait.observe(time.perf_counter() - arrived)
+            began = time.perf_counter()
             try:
                 image = await page.image  # zero-copy read from the object store on this node
                 results.append(self._detect_one(image, page.points_per_pixel, threshold))
             except Exception as exc:
                 results.append(exc)
-            await asyncio.sleep(0)
+            rest = self._config.min_page_seconds - (time.perf_counter() - began)
+            await asyncio.sleep(max(0.0, rest))
         return results
 
     def _detect_one(

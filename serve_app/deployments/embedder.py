@@ -9,14 +9,14 @@ from typing import Any
 
 import numpy as np
 from ray import serve
-from ray.util import metrics
+from ray.serve import metrics
 
-from serve_app.core.embedding import encode, load_sentence_model, model_files, split_rows
 from serve_app.core.errors import ModelUnavailable
-from serve_app.core.weights import files_key
-from serve_app.deployments.resources import replica_cpus, torch_threads
-from serve_app.deployments.shared_weights import LoadedWeights, SharedWeights, bind_shared_weights
-from serve_app.settings import EmbedderConfig, parse_settings
+from serve_app.models.embedding import encode, load_sentence_model, model_files, split_rows
+from serve_app.models.weights import files_key
+from serve_app.runtime.process import replica_cpus, torch_threads
+from serve_app.runtime.shared_weights import LoadedWeights, SharedWeights, bind_shared_weights
+from serve_app.settings import DEFAULT_NUM_CPUS, EmbedderConfig, parse_settings
 
 logger = logging.getLogger("ray.serve")
 
@@ -25,7 +25,10 @@ def _count_sentences(requests: list[tuple[list[str], float]]) -> int:
     return sum(len(sentences) for sentences, _ in requests)
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 1})
+_DEFAULTS = EmbedderConfig()
+
+
+@serve.deployment(ray_actor_options={"num_cpus": DEFAULT_NUM_CPUS["Embedder"]})
 class Embedder:
     """Turns sentences into L2-normalised float32 vectors."""
 
@@ -97,7 +100,11 @@ class Embedder:
             return await self._encode(sentences)
         return await self._embed_batch((sentences, time.perf_counter()))
 
-    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005, batch_size_fn=_count_sentences)
+    @serve.batch(
+        max_batch_size=_DEFAULTS.max_batch_size,
+        batch_wait_timeout_s=_DEFAULTS.batch_wait_timeout_s,
+        batch_size_fn=_count_sentences,
+    )
     async def _embed_batch(self, requests: list[tuple[list[str], float]]) -> list[np.ndarray]:
         started = time.perf_counter()
         for _, arrived in requests:

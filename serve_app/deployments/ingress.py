@@ -1,96 +1,228 @@
-"""Ingress: the Starlette HTTP front door. Holds no model; composes the others through handles.
+"""Ingress: the HTTP front door, a FastAPI app (Starlette underneath) served by Serve. Holds no model.
 
 This module is the one error boundary: typed errors from ``serve_app.core`` (raised here or inside
-another deployment) become ``{"error": {"code", "message"}}`` JSON with a 4xx/5xx status.
+another deployment) become ``{"error": {"code", "message"}}`` JSON with the status each error class
+carries (``serve_app.core.errors``). Interactive API docs are at ``/docs``, with Swagger UI's assets
+served from the ``fastapi-offline`` package (no CDN: works air-gapped); the OpenAPI document at
+``/openapi.json`` declares the limits this replica enforces.
+
+Request bodies are read here, not by FastAPI: the size limit applies while the body streams in (413),
+the Content-Type is checked first (415), and undecodable JSON is a 400, not a validation error.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Serve's class-based FastAPI view reads the route
+# methods' annotations as objects (string annotations would turn `request: Request` into a query field).
 
 import asyncio
+import functools
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any
 
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 from ray import serve
+from ray.exceptions import RayError
+from ray.serve.exceptions import RayServeException
 from ray.serve.handle import DeploymentHandle
-from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route as StarletteRoute
 
 import serve_app
 from serve_app.core import errors
-from serve_app.core.api import ROUTES, openapi_document
+from serve_app.core.analysis import AnalyzeOptions, AnalyzeResult
 from serve_app.core.clustering import Clustering
-from serve_app.core.jobs import AnalyzeResult, JobState, parse_options
+from serve_app.core.jobs import JobState
 from serve_app.core.schemas import (
     ClusterRequest,
+    ClusterResponse,
     EmbedRequest,
+    EmbedResponse,
+    ErrorResponse,
+    HealthResponse,
+    ReadyResponse,
     check_json_content_type,
     check_pdf_content_type,
     check_sentences,
+    cluster_response,
+    describe_errors,
     parse_json_body,
 )
-from serve_app.deployments.failures import UNAVAILABLE, root_cause
-from serve_app.settings import IngressConfig, parse_settings
+from serve_app.runtime.ray_errors import UNAVAILABLE, root_cause
+from serve_app.settings import DEFAULT_NUM_CPUS, IngressConfig, parse_settings
 
 logger = logging.getLogger("ray.serve")
 
-STATUS_BY_ERROR: dict[type[errors.ServeAppError], int] = {
-    errors.MalformedBody: 400,
-    errors.NotFound: 404,
-    errors.JobNotFinished: 409,
-    errors.JobFailed: 409,
-    errors.LimitExceeded: 413,
-    errors.UnsupportedMediaType: 415,
-    errors.InvalidInput: 422,
-    errors.ModelUnavailable: 503,
-}
-
-Handler = Callable[[Request], Awaitable[Response]]
+JSON_ERRORS = (400, 413, 415, 422, 503)
+SENTENCE_ROUTES = ("/v1/embed", "/v1/cluster")
+PDF_ROUTES = ("/v1/detect", "/v1/jobs")
 
 
-def error_json(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
-def error_response(exc: BaseException) -> JSONResponse:
-    """Map any exception to the JSON error body; unexpected ones are logged and become a 500."""
+def as_error(exc: BaseException) -> errors.ServeAppError:
+    """The typed error behind ``exc``; unexpected ones are logged and become ``InternalError``."""
     cause = root_cause(exc)
     if isinstance(cause, errors.ServeAppError):
-        status = next((s for t, s in STATUS_BY_ERROR.items() if isinstance(cause, t)), 500)
-        return error_json(status, cause.code, cause.message)
+        return cause
     if isinstance(cause, UNAVAILABLE):
-        return error_json(
-            503, "unavailable", f"the service is overloaded or starting; retry shortly ({cause})"
-        )
-    logger.exception("unexpected error in ingress", exc_info=exc)
-    return error_json(500, "internal_error", "internal error; see the service logs")
+        return errors.Unavailable(f"the service is overloaded or starting; retry shortly ({cause})")
+    logger.error("unexpected error in ingress", exc_info=exc)
+    return errors.InternalError("internal error; see the service logs")
 
 
-def _boundary(handler: Handler) -> Handler:
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except Exception as exc:
-            return error_response(exc)
-
-    return wrapped
+def error_response(exc: BaseException, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """Map any exception to the JSON error body and the status its error class carries."""
+    error = as_error(exc)
+    return JSONResponse(ErrorResponse.of(error).model_dump(), status_code=error.status, headers=headers)
 
 
-async def _http_error(_: Request, exc: Exception) -> Response:
+async def _on_error(_: Request, exc: Exception) -> Response:
+    return error_response(exc)
+
+
+async def _on_http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error_json(exc.status_code, code, str(exc.detail))
+    error: errors.ServeAppError
+    if exc.status_code == 404:
+        error = errors.NotFound(f"no such route; see /docs ({exc.detail})")
+    elif exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        error = errors.MethodNotAllowed(f"this route accepts {allowed or 'other methods'}")
+    else:
+        return JSONResponse(
+            {"error": {"code": "http_error", "message": str(exc.detail)}},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+    return error_response(error, headers=exc.headers)
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0.25})
-@serve.ingress()
+async def _on_invalid_request(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = list(exc.errors())
+    if any(p.get("loc", ("",))[0] == "path" for p in problems):
+        return error_response(errors.NotFound(f"no such resource: {describe_errors(problems)}"))
+    message = describe_errors(problems, known=list(AnalyzeOptions.model_fields))
+    return error_response(errors.InvalidInput(f"invalid query parameters: {message}"))
+
+
+app: FastAPI = FastAPIOffline(
+    title="serve_app",
+    version=serve_app.__version__,
+    description="Sentence embeddings and clusters, and layout regions of PDF pages, served by Ray Serve.",
+    redoc_url=None,
+    static_url="/docs/assets",
+    exception_handlers={
+        errors.ServeAppError: _on_error,
+        RayError: _on_error,
+        RayServeException: _on_error,
+        HTTPException: _on_http_error,
+        RequestValidationError: _on_invalid_request,
+        Exception: _on_error,
+    },
+)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for error statuses, described from the error table."""
+    return {s: {"model": ErrorResponse, "description": errors.describe_status(s)} for s in statuses}
+
+
+def json_body(model: type[Any]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
+
+
+PDF_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+        },
+    }
+}
+
+
+def openapi_document(fastapi_app: FastAPI, config: IngressConfig) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``fastapi_app`` with this replica's limits written into the bodies."""
+    doc = get_openapi(
+        title=fastapi_app.title,
+        version=fastapi_app.version,
+        description=fastapi_app.description,
+        routes=fastapi_app.routes,
+    )
+    sentence = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": config.max_text_chars,
+        "pattern": r"\S",  # not empty or whitespace only
+    }
+    for path in SENTENCE_ROUTES:
+        schema = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        schema["properties"]["sentences"].update(
+            {"type": "array", "items": sentence, "minItems": 1, "maxItems": config.max_sentences}
+        )
+    # FastAPI documents a 422 of its own shape wherever a route has parameters; here a bad path parameter
+    # is a 404 and every error has the ErrorResponse shape (error_responses).
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            schema = op["responses"].get("422", {}).get("content", {}).get("application/json", {})
+            if schema.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
+                del op["responses"]["422"]
+    for name in ("HTTPValidationError", "ValidationError"):
+        doc["components"]["schemas"].pop(name, None)
+    for path in PDF_ROUTES:
+        content = doc["paths"][path]["post"]["requestBody"]["content"]
+        content["application/pdf"]["schema"].update({"minLength": 1, "maxLength": config.max_pdf_bytes})
+    return doc
+
+
+def _json(model: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response serialised by pydantic from a response model (validated when it was built)."""
+    return Response(
+        model.model_dump_json(), status_code=status_code, headers=headers, media_type="application/json"
+    )
+
+
+async def _multipart_file(request: Request, body: bytes) -> tuple[bytes, str | None]:
+    """The "file" part of a multipart/form-data body that was already read (and size-checked) whole:
+    Starlette's parser reads it again from a replayed ``receive``."""
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        async with Request(request.scope, receive).form(max_files=1, max_fields=16) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise errors.InvalidInput('a multipart upload needs the PDF in a file part named "file"')
+            # The name is only echoed back in the job state: keep it short.
+            return await upload.read(), (upload.filename[:255] if upload.filename else None)
+    except (MultiPartException, HTTPException) as exc:
+        detail = getattr(exc, "message", None) or getattr(exc, "detail", "")
+        raise errors.MalformedBody(f"the multipart body cannot be parsed: {detail}") from None
+
+
+# Helpers above this line: Serve serialises the class with the globals its methods use when the
+# decorators run, so a helper defined below the class would be missing in the replica.
+@serve.deployment(ray_actor_options={"num_cpus": DEFAULT_NUM_CPUS["Ingress"]})
+@serve.ingress(app)
 class Ingress:
-    """HTTP routes of ``serve_app.core.api.ROUTES``, served by Starlette inside a Serve replica."""
+    """The HTTP API; each route delegates to a deployment handle."""
 
     def __init__(
         self,
@@ -103,39 +235,44 @@ class Ingress:
         self._clusterer = clusterer
         self._detector = detector
         self._jobs = job_runner
-        self._config = IngressConfig()
-        self._openapi = openapi_document(title="serve_app", version=serve_app.__version__)
+        self._apply(IngressConfig())
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         """Apply ``user_config``; unknown keys or bad values fail the deploy."""
-        self._config = parse_settings(IngressConfig, config, where="Ingress user_config")
+        self._apply(parse_settings(IngressConfig, config, where="Ingress user_config"))
 
-    def __serve_build_asgi_app__(self) -> Starlette:
-        routes = [
-            StarletteRoute(r.path, _boundary(getattr(self, r.name)), methods=[r.method], name=r.name)
-            for r in ROUTES
-        ]
-        return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    def _apply(self, config: IngressConfig) -> None:
+        self._config = config
+        app.openapi_schema = None
+        app.openapi = functools.partial(openapi_document, app, config)  # type: ignore[method-assign]
 
+    @app.post(
+        "/v1/embed",
+        summary="Embed sentences (L2-normalised float32 vectors)",
+        response_model=EmbedResponse,
+        responses=error_responses(*JSON_ERRORS),
+        openapi_extra=json_body(EmbedRequest),
+    )
     async def embed(self, request: Request) -> Response:
         body = parse_json_body(EmbedRequest, await self._read_json(request))
         self._check(body.sentences)
         vectors = await self._embedder.embed.remote(body.sentences)
-        return JSONResponse(
-            {
-                "embeddings": vectors.tolist(),
-                "dimension": int(vectors.shape[1]),
-                "count": int(vectors.shape[0]),
-            }
+        return _json(
+            EmbedResponse(
+                embeddings=vectors.tolist(), dimension=int(vectors.shape[1]), count=int(vectors.shape[0])
+            )
         )
 
+    @app.post(
+        "/v1/cluster",
+        summary="Group sentences with similar meaning",
+        response_model=ClusterResponse,
+        responses=error_responses(*JSON_ERRORS),
+        openapi_extra=json_body(ClusterRequest),
+    )
     async def cluster(self, request: Request) -> Response:
         body = parse_json_body(ClusterRequest, await self._read_json(request))
         self._check(body.sentences)
-        if body.num_clusters is not None and body.num_clusters > len(body.sentences):
-            raise errors.InvalidInput(
-                f"num_clusters ({body.num_clusters}) exceeds the number of sentences ({len(body.sentences)})"
-            )
         # The embeddings go from Embedder to Clusterer by reference; the ingress never holds them.
         embeddings = self._embedder.embed.remote(body.sentences)
         result: Clustering = await self._clusterer.cluster.remote(
@@ -144,69 +281,89 @@ class Ingress:
             min_cluster_size=body.min_cluster_size,
             distance_threshold=body.distance_threshold,
         )
-        texts = body.sentences
+        return _json(cluster_response(body.sentences, result))
 
-        def member(i: int) -> dict[str, Any]:
-            return {"index": i, "text": texts[i]}
-
-        clusters = [
-            {
-                "size": len(c.members),
-                "representative": member(c.representative),
-                "members": [member(i) for i in c.members],
-            }
-            for c in result.clusters
-        ]
-        return JSONResponse({"clusters": clusters, "unclustered": [member(i) for i in result.unclustered]})
-
-    async def detect(self, request: Request) -> Response:
-        options = parse_options(dict(request.query_params))
+    @app.post(
+        "/v1/detect",
+        summary="Layout regions and their text on every page of a short PDF, answered at once",
+        response_model=AnalyzeResult,
+        responses=error_responses(*JSON_ERRORS),
+        openapi_extra=PDF_BODY,
+    )
+    async def detect(self, request: Request, options: Annotated[AnalyzeOptions, Query()]) -> Response:
         pdf, _ = await self._read_pdf(request)
         result: AnalyzeResult = await self._jobs.detect.remote(pdf, options)
-        return JSONResponse(result.model_dump())
+        return _json(result)
 
-    async def submit_job(self, request: Request) -> Response:
-        options = parse_options(dict(request.query_params))
+    @app.post(
+        "/v1/jobs",
+        summary="Start analysing a PDF of any length; poll the job it returns (Location header)",
+        status_code=202,
+        response_model=JobState,
+        responses=error_responses(*JSON_ERRORS),
+        openapi_extra=PDF_BODY,
+    )
+    async def submit_job(self, request: Request, options: Annotated[AnalyzeOptions, Query()]) -> Response:
         pdf, filename = await self._read_pdf(request)
         state: JobState = await self._jobs.submit.remote(pdf, options, filename)
         location = str(request.url_for("job_status", job_id=state.id))
-        return JSONResponse(state.model_dump(mode="json"), status_code=202, headers={"Location": location})
+        return _json(state, status_code=202, headers={"Location": location})
 
-    async def job_status(self, request: Request) -> Response:
-        state: JobState = await self._jobs.status.remote(request.path_params["job_id"])
-        return JSONResponse(state.model_dump(mode="json"))
+    @app.get(
+        "/v1/jobs/{job_id}",
+        summary="A job's state and progress",
+        response_model=JobState,
+        responses=error_responses(404, 503),
+    )
+    async def job_status(self, job_id: str) -> Response:
+        state: JobState = await self._jobs.status.remote(job_id)
+        return _json(state)
 
-    async def job_result(self, request: Request) -> Response:
-        body: bytes = await self._jobs.result.remote(request.path_params["job_id"])
+    @app.get(
+        "/v1/jobs/{job_id}/result",
+        summary="The result of a succeeded job (same shape as /v1/detect)",
+        response_model=AnalyzeResult,
+        responses=error_responses(404, 409, 503),
+    )
+    async def job_result(self, job_id: str) -> Response:
+        body: bytes = await self._jobs.result.remote(job_id)
         return Response(body, media_type="application/json")
 
-    async def job_page(self, request: Request) -> Response:
-        png: bytes = await self._jobs.page_png.remote(
-            request.path_params["job_id"], request.path_params["number"]
-        )
+    @app.get(
+        "/v1/jobs/{job_id}/pages/{number}.png",
+        summary="Page `number` (from 1) with its regions drawn, one colour per label",
+        response_class=Response,
+        responses={
+            200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+            **error_responses(404, 409, 503),
+        },
+    )
+    async def job_page(self, job_id: str, number: int) -> Response:
+        png: bytes = await self._jobs.page_png.remote(job_id, number)
         return Response(png, media_type="image/png")
 
-    async def healthz(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+    @app.get("/healthz", summary="Liveness: the ingress answers", response_model=HealthResponse)
+    async def healthz(self) -> Response:
+        return _json(HealthResponse(status="ok"))
 
-    async def readyz(self, request: Request) -> Response:
+    @app.get(
+        "/readyz",
+        summary="Readiness: 200 only when every deployment answers",
+        response_model=ReadyResponse,
+        responses={503: {"model": ReadyResponse, "description": "A deployment is not ready"}},
+    )
+    async def readyz(self) -> Response:
         handles = {
             "Embedder": self._embedder,
             "Clusterer": self._clusterer,
             "Detector": self._detector,
             "JobRunner": self._jobs,
         }
-        names = tuple(handles)
         results = await asyncio.gather(*(self._probe(h) for h in handles.values()))
-        states = dict(zip(names, results, strict=True))
+        states = dict(zip(handles, results, strict=True))
         ready = all(s == "ready" for s in states.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "not_ready", "deployments": states},
-            status_code=200 if ready else 503,
-        )
-
-    async def openapi(self, request: Request) -> Response:
-        return JSONResponse(self._openapi)
+        body = ReadyResponse(status="ready" if ready else "not_ready", deployments=states)
+        return _json(body, status_code=200 if ready else 503)
 
     async def _probe(self, handle: DeploymentHandle) -> str:
         try:
@@ -250,21 +407,3 @@ class Ingress:
         check_sentences(
             sentences, max_sentences=self._config.max_sentences, max_text_chars=self._config.max_text_chars
         )
-
-
-async def _multipart_file(request: Request, body: bytes) -> tuple[bytes, str | None]:
-    """The "file" part of an already size-checked multipart/form-data body."""
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    try:
-        async with Request(request.scope, receive).form(max_files=1, max_fields=16) as form:
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                raise errors.InvalidInput('a multipart upload needs the PDF in a file part named "file"')
-            # The name is only echoed back in the job state: keep it short.
-            return await upload.read(), (upload.filename[:255] if upload.filename else None)
-    except (MultiPartException, HTTPException) as exc:
-        detail = getattr(exc, "message", None) or getattr(exc, "detail", "")
-        raise errors.MalformedBody(f"the multipart body cannot be parsed: {detail}") from None

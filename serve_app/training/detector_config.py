@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from serve_app.core.layout import LABELS as CORE_LABELS
+from serve_app.core.layout import LABELS
 
 if TYPE_CHECKING:
     from detectron2.config import CfgNode
 
-LABELS: tuple[str, ...] = CORE_LABELS  # class ids 0..4; COCO category ids 1..5 map onto them in order
 INPUT_SIZE = 448  # short side of the network input in pixels (72-dpi pages: 612 -> 448)
 MAX_INPUT_SIZE = 672  # long-side cap (72-dpi letter/A4 pages at 448 short side are 580/634 long)
 # Heights over widths of the anchors: titles and one-line captions are very wide, text columns are tall.
@@ -98,7 +97,7 @@ def _proposals(cfg: CfgNode) -> None:
 def _heads(cfg: CfgNode) -> None:
     roi = cfg.MODEL.ROI_HEADS
     roi.NAME = "StandardROIHeads"
-    roi.NUM_CLASSES = len(LABELS)
+    roi.NUM_CLASSES = len(LABELS)  # class ids 0..4; COCO category ids 1..5 map onto them in order
     roi.IN_FEATURES = ["p2", "p3", "p4", "p5"]
     roi.BATCH_SIZE_PER_IMAGE = 128
     roi.POSITIVE_FRACTION = 0.25
@@ -133,14 +132,13 @@ def _input(cfg: CfgNode) -> None:
 def _solver(cfg: CfgNode) -> None:
     solver = cfg.SOLVER
     solver.IMS_PER_BATCH = 2
-    solver.BASE_LR = 5e-4  # AdamW (see training.train); warmup then cosine to zero over MAX_ITER
+    solver.BASE_LR = 5e-4  # AdamW; warmup then cosine to zero over MAX_ITER (training.train.CosineLR)
     solver.WEIGHT_DECAY = 0.05
     solver.WEIGHT_DECAY_NORM = 0.0
     solver.MAX_ITER = 2000
     solver.WARMUP_ITERS = 100
     solver.WARMUP_FACTOR = 0.01
     solver.WARMUP_METHOD = "linear"
-    solver.LR_SCHEDULER_NAME = "WarmupCosineLR"
     solver.CHECKPOINT_PERIOD = 100
     solver.CLIP_GRADIENTS.ENABLED = True
     solver.CLIP_GRADIENTS.CLIP_TYPE = "full_model"

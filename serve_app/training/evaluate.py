@@ -2,7 +2,7 @@
 
 Synthetic: a fresh set from a seed the training set did not use, COCO AP@[.5:.95], AP50, AP75 and per-class
 AP (pycocotools), plus recall of ground-truth regions matched one-to-one at IoU 0.5 by detections scoring
-at least 0.5 (``serve_app.core.layout.matched_fraction``).
+at least 0.5 (``serve_app.training.metrics.matched_fraction``).
 
 Real PDFs (no ground truth here): the fraction of PyMuPDF's own text blocks on each page that a detected
 text/title/list region covers at IoU >= 0.5. This is a proxy, not an AP: PyMuPDF's block segmentation is
@@ -31,10 +31,11 @@ import numpy as np
 import pymupdf
 from PIL import Image
 
-from serve_app.core.layout import LABELS, iou_matrix, matched_fraction, to_regions
+from serve_app.core.layout import LABELS, to_regions
 from serve_app.core.pdf import render_page
+from serve_app.models.layout import DEFAULT_MODEL_DIR, WEIGHTS_FILE, LayoutPredictor
 from serve_app.training import synth
-from serve_app.training.predictor import DEFAULT_MODEL_DIR, WEIGHTS_FILE, LayoutPredictor
+from serve_app.training.metrics import iou_matrix, matched_fraction
 
 REPO = Path(__file__).resolve().parents[2]
 PAGES_PER_DOC = 4

@@ -1,8 +1,11 @@
 """Train the layout detector from scratch on synthetic pages, on CPU, within a wall-clock budget.
 
 The run generates its training set (``serve_app.training.synth``) unless it already exists, trains a
-detectron2 Faster R-CNN (``detector_config.build_cfg``) with a fixed seed, warmup + cosine learning rate and
-periodic checkpoints, and exports half-precision weights plus ``config.yaml`` for ``LayoutPredictor``.
+detectron2 Faster R-CNN (``detector_config.build_cfg``) with a fixed seed and a warmup + cosine learning
+rate, and exports half-precision weights plus ``config.yaml`` for ``LayoutPredictor``. Checkpoints and
+metrics come from detectron2's stock hooks (``PeriodicCheckpointer``; ``PeriodicWriter`` with
+``CommonMetricPrinter`` and ``JSONWriter``). ``--out/metrics.jsonl`` holds the metric lines and the run's
+events (lines with an ``event`` key: data generation, schedule changes, start, end, export).
 
 The schedule is planned in iterations (``--max-iter``). If the measured speed says the plan would overrun
 ``--max-minutes`` (data generation included), the schedule is shortened so the cosine still anneals (and may
@@ -31,33 +34,52 @@ from typing import Any
 
 import torch
 
+from serve_app.models.layout import import_detectron2
 from serve_app.training import synth
 from serve_app.training.detector_config import build_cfg
-from serve_app.training.predictor import _import_detectron2, export_model
+from serve_app.training.export import export_model
 
-_import_detectron2()
-
-from detectron2.checkpoint import DetectionCheckpointer  # noqa: E402
-from detectron2.config import CfgNode  # noqa: E402
-from detectron2.data import (  # noqa: E402
-    DatasetCatalog,
-    MetadataCatalog,
-    build_detection_train_loader,
-    get_detection_dataset_dicts,
-)
-from detectron2.data.datasets import register_coco_instances  # noqa: E402
-from detectron2.data.samplers import TrainingSampler  # noqa: E402
-from detectron2.engine import HookBase, SimpleTrainer  # noqa: E402
-from detectron2.modeling import build_model  # noqa: E402
-from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping  # noqa: E402
-from detectron2.utils.env import seed_all_rng  # noqa: E402
-from detectron2.utils.events import EventStorage  # noqa: E402
+try:
+    from detectron2.checkpoint import DetectionCheckpointer
+    from detectron2.config import CfgNode
+    from detectron2.data import (
+        DatasetCatalog,
+        MetadataCatalog,
+        build_detection_train_loader,
+        get_detection_dataset_dicts,
+    )
+    from detectron2.data.datasets import register_coco_instances
+    from detectron2.data.samplers import TrainingSampler
+    from detectron2.engine import HookBase, SimpleTrainer, hooks
+    from detectron2.modeling import build_model
+    from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
+    from detectron2.utils.env import seed_all_rng
+    from detectron2.utils.events import CommonMetricPrinter, EventStorage, JSONWriter
+    from detectron2.utils.logger import setup_logger
+except ImportError:
+    import_detectron2()  # raises ModelUnavailable saying how to install detectron2 if that is the cause
+    raise
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_DATASET = "layout_synth_train"
 EXPORT_MARGIN_S = 60.0  # kept free at the end of the budget for the final checkpoint and the export
 DEFAULT_LR = {"adamw": 5e-4, "sgd": 0.02}
 DEFAULT_WEIGHT_DECAY = {"adamw": 0.05, "sgd": 1e-4}
+METRICS_FILE = "metrics.jsonl"  # JSONWriter's metric lines and the run's event lines, in --out
+KEEP_CHECKPOINTS = 2  # periodic checkpoints kept besides model_final.pth
+
+
+@dataclass(frozen=True)
+class EventLog:
+    """Run events as JSON lines with an ``event`` key: printed, and appended to ``path``."""
+
+    path: Path
+
+    def __call__(self, event: str, **fields: Any) -> None:
+        line = json.dumps({"event": event, "time": round(time.time(), 1), **fields})
+        print(line, flush=True)
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
 
 
 @dataclass(frozen=True)
@@ -74,7 +96,7 @@ class DataSpec:
 # ----------------------------------------------------------------------------------------------- data
 
 
-def ensure_dataset(spec: DataSpec) -> Path:
+def ensure_dataset(spec: DataSpec, log: EventLog) -> Path:
     """Return the COCO json of the training set, generating it unless a complete copy exists."""
     path = spec.root / "annotations.json"
     if path.is_file():
@@ -85,11 +107,11 @@ def ensure_dataset(spec: DataSpec) -> Path:
             return path
         raise SystemExit(f"{path} holds (seed, dpi, pages) {found}, not {expected}: use another --data dir")
     start = time.monotonic()
-    log_event("generate_data", root=str(spec.root), pages=spec.docs * spec.pages, dpi=spec.dpi)
+    log("generate_data", root=str(spec.root), pages=spec.docs * spec.pages, dpi=spec.dpi)
     path = synth.write_dataset(
         spec.root, seed=spec.seed, num_docs=spec.docs, pages_per_doc=spec.pages, dpi=spec.dpi
     )
-    log_event("generated_data", seconds=round(time.monotonic() - start, 1))
+    log("generated_data", seconds=round(time.monotonic() - start, 1))
     return path
 
 
@@ -220,14 +242,22 @@ class TimeBudget(HookBase):
 
     When the remaining planned iterations would overrun, ``max_iter`` is shortened (the cosine then anneals
     sooner). In the first half of the schedule it may grow back towards the plan, never beyond it, for
-    example after a slow start caused by other load on the machine.
+    example after a slow start caused by other load on the machine. Every step it records ``max_iter`` and
+    ``used_seconds`` in the event storage, for the metric writers.
     """
 
     def __init__(
-        self, *, budget_s: float, planned_iter: int, margin_s: float = EXPORT_MARGIN_S, check_every: int = 20
+        self,
+        *,
+        budget_s: float,
+        planned_iter: int,
+        log: EventLog,
+        margin_s: float = EXPORT_MARGIN_S,
+        check_every: int = 20,
     ) -> None:
         self.budget_s = budget_s
         self.planned_iter = planned_iter
+        self.log = log
         self.margin_s = margin_s
         self.check_every = check_every
         self.step_seconds: list[float] = []
@@ -241,17 +271,22 @@ class TimeBudget(HookBase):
         self.step_seconds.append(time.perf_counter() - self._t)
         left = self.budget_s - self.margin_s - trainer.used_seconds()
         per_iter = seconds_per_iter(self.step_seconds)
+        done = trainer.iter + 1
         if left < per_iter:
             trainer.request_stop("time budget")
-            return
-        done = trainer.iter + 1
-        if len(self.step_seconds) < 2 * self.check_every or done % self.check_every:
-            return
+        elif len(self.step_seconds) >= 2 * self.check_every and done % self.check_every == 0:
+            self._fit_schedule(done, left, per_iter)
+        trainer.storage.put_scalars(
+            max_iter=trainer.max_iter, used_seconds=trainer.used_seconds(), smoothing_hint=False
+        )
+
+    def _fit_schedule(self, done: int, left: float, per_iter: float) -> None:
+        trainer = self.trainer
         target = min(self.planned_iter, done + int(left / (per_iter * 1.03)))  # 3% safety on the speed
         current = trainer.max_iter
         grow = target > current * 1.02 and done < current // 2
         if target < current or grow:
-            log_event(
+            self.log(
                 "schedule_changed",
                 at_iter=done,
                 old_max_iter=current,
@@ -267,80 +302,30 @@ def seconds_per_iter(step_seconds: Sequence[float], window: int = 100) -> float:
     return sum(recent) / len(recent)
 
 
-class MetricsLog(HookBase):
-    """Every ``period`` iterations: median losses, lr and speed to stdout and ``metrics.jsonl``."""
+class MovingEndCheckpointer(hooks.PeriodicCheckpointer):
+    """detectron2's ``PeriodicCheckpointer`` whose final checkpoint follows the run's moving end.
 
-    def __init__(self, path: Path, *, period: int = 20) -> None:
-        self.path = path
-        self.period = period
-        self._last: tuple[float, int] | None = None
-
-    def before_train(self) -> None:
-        self._last = (time.perf_counter(), self.trainer.iter)
+    The stock hook reads ``max_iter`` once, before training; here the end moves (``TimeBudget``) and the run
+    can stop early (time budget, SIGTERM), so ``model_final`` is written at whichever step ends the run.
+    Register it after ``TimeBudget``, which may move the end in the same step.
+    """
 
     def after_step(self) -> None:
         trainer = self.trainer
-        done = trainer.iter + 1
-        last = done >= trainer.max_iter or trainer.stop_reason is not None
-        if done % self.period and not last and trainer.iter != trainer.start_iter:
-            return
-        now = time.perf_counter()
-        t0, it0 = self._last or (now, trainer.iter)
-        per_iter = (now - t0) / max(done - it0, 1)
-        self._last = (now, done)
-        histories = trainer.storage.histories()
-        window = min(self.period, done - trainer.start_iter)
-        record: dict[str, Any] = {"iter": done, "max_iter": trainer.max_iter}
-        for name in sorted(histories):
-            if name == "total_loss" or name.startswith("loss"):
-                record[name] = round(float(histories[name].median(window)), 4)
-        record["lr"] = float(histories["lr"].latest())
-        record["s_per_iter"] = round(per_iter, 3)
-        record["used_s"] = round(trainer.used_seconds(), 1)
-        record["eta_s"] = round(per_iter * (trainer.max_iter - done), 1)
-        write_record(self.path, record)
+        self.max_iter = trainer.iter + 1 if trainer.stop_reason is not None else trainer.max_iter
+        super().after_step()
 
 
-class Checkpoint(HookBase):
-    """Saves the full training state every ``period`` iterations and at the last (or stopping) iteration."""
+class MetricPrinter(CommonMetricPrinter):
+    """detectron2's console printer (losses, lr, speed, ETA), with the ETA following the moving end."""
 
-    def __init__(self, checkpointer: DetectionCheckpointer, *, period: int, keep: int = 2) -> None:
-        self.checkpointer = checkpointer
-        self.period = period
-        self.keep = keep
-        self.saved: list[Path] = []
+    def __init__(self, trainer: LayoutTrainer) -> None:
+        super().__init__(max_iter=trainer.max_iter)
+        self.trainer = trainer
 
-    def after_step(self) -> None:
-        trainer = self.trainer
-        done = trainer.iter + 1
-        final = done >= trainer.max_iter or trainer.stop_reason is not None
-        if done % self.period and not final:
-            return
-        name = "model_final" if final else f"model_{trainer.iter:07d}"
-        self.checkpointer.save(name)
-        path = Path(self.checkpointer.save_dir) / f"{name}.pth"
-        if not final:
-            self.saved.append(path)
-            while len(self.saved) > self.keep:
-                self.saved.pop(0).unlink(missing_ok=True)
-
-
-# --------------------------------------------------------------------------------------------- logging
-
-_METRICS_PATH: Path | None = None
-
-
-def write_record(path: Path | None, record: dict[str, Any]) -> None:
-    """Print one JSON line and append it to ``path``."""
-    line = json.dumps(record)
-    print(line, flush=True)
-    if path is not None:
-        with path.open("a", encoding="utf-8") as f:
-            f.write(line + "\n")
-
-
-def log_event(event: str, **fields: Any) -> None:
-    write_record(_METRICS_PATH, {"event": event, "time": round(time.time(), 1), **fields})
+    def write(self) -> None:
+        self._max_iter = self.trainer.max_iter  # the stock printer takes the end once, at construction
+        super().write()
 
 
 # ------------------------------------------------------------------------------------------------ run
@@ -378,11 +363,11 @@ def build_loader(cfg: CfgNode, start_iter: int) -> Any:
 
 def train(args: argparse.Namespace, *, process_start: float) -> LayoutTrainer:
     """Build everything, train (resuming if asked), and return the trainer."""
-    global _METRICS_PATH
     args.out.mkdir(parents=True, exist_ok=True)
-    _METRICS_PATH = args.out / "metrics.jsonl"
+    metrics_path = args.out / METRICS_FILE
+    log = EventLog(metrics_path)
     torch.set_num_threads(args.threads)
-    json_path = ensure_dataset(DataSpec(args.data, args.data_seed, args.docs, args.pages, args.dpi))
+    json_path = ensure_dataset(DataSpec(args.data, args.data_seed, args.docs, args.pages, args.dpi), log)
     register_dataset(TRAIN_DATASET, json_path)
     cfg = make_cfg(args)
     (args.out / "config.yaml").write_text(cfg.dump(), encoding="utf-8")
@@ -397,21 +382,25 @@ def train(args: argparse.Namespace, *, process_start: float) -> LayoutTrainer:
         start_iter = trainer.iter + 1
         trainer.process_start = process_start  # count this process's data check too
     trainer.data_loader = build_loader(cfg, start_iter)
+    # Order matters: TimeBudget may move the end or stop the run, which the checkpointer and writer read.
     trainer.register_hooks(
         [
+            hooks.IterationTimer(),
             CosineLR(warmup=cfg.SOLVER.WARMUP_ITERS, warmup_factor=cfg.SOLVER.WARMUP_FACTOR),
-            TimeBudget(budget_s=args.max_minutes * 60.0, planned_iter=cfg.SOLVER.MAX_ITER),
-            MetricsLog(_METRICS_PATH, period=args.log_period),
-            Checkpoint(checkpointer, period=cfg.SOLVER.CHECKPOINT_PERIOD),
+            TimeBudget(budget_s=args.max_minutes * 60.0, planned_iter=cfg.SOLVER.MAX_ITER, log=log),
+            MovingEndCheckpointer(checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD, max_to_keep=KEEP_CHECKPOINTS),
+            hooks.PeriodicWriter(
+                [MetricPrinter(trainer), JSONWriter(str(metrics_path))], period=args.log_period
+            ),
         ]
     )
-    log_event("train_start", start_iter=start_iter, max_iter=trainer.max_iter, batch=cfg.SOLVER.IMS_PER_BATCH)
+    log("train_start", start_iter=start_iter, max_iter=trainer.max_iter, batch=cfg.SOLVER.IMS_PER_BATCH)
     previous = signal.signal(signal.SIGTERM, lambda *_: trainer.request_stop("SIGTERM"))
     try:
         trainer.train(start_iter, trainer.max_iter)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    log_event(
+    log(
         "train_end",
         iterations=trainer.iter,
         max_iter=trainer.max_iter,
@@ -420,7 +409,7 @@ def train(args: argparse.Namespace, *, process_start: float) -> LayoutTrainer:
     )
     if args.export is not None:
         export_model(trainer.model, cfg, args.export)
-        log_event("exported", dir=str(args.export))
+        log("exported", dir=str(args.export))
     return trainer
 
 
@@ -461,7 +450,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point."""
     process_start = time.monotonic()
-    train(parse_args(argv), process_start=process_start)
+    args = parse_args(argv)
+    setup_logger(str(args.out), name="detectron2")  # detectron2's log lines: stdout and <out>/log.txt
+    train(args, process_start=process_start)
     return 0
 
 

@@ -8,7 +8,6 @@ local directory for the tests that cover that back end.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,10 @@ import ray
 from ray import serve
 from ray.serve.schema import ServeDeploySchema
 
-from serve_app.launch import DEFAULT_CONFIG, deploy, free_port, load_config
+from tests.app.helpers import set_user_config, wait_for_ready_field
 from tests.s3_server import make_bucket, moto_s3_server, s3_client, s3_env
+from tools.launch import DEFAULT_CONFIG, deploy, free_port, load_config
 
-APP_NAME = "serve_app"
 BUCKET = "serve-app-test"
 PREFIX = "app-tier"
 
@@ -30,7 +29,7 @@ PREFIX = "app-tier"
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     with moto_s3_server() as endpoint:
-        make_bucket(endpoint, BUCKET)
+        make_bucket(endpoint, BUCKET, versioned=True)  # tests count the writes of each key
         yield endpoint
 
 
@@ -63,43 +62,28 @@ def http(serve_url: str) -> Iterator[httpx.Client]:
         yield client
 
 
-def set_job_runner_config(config: ServeDeploySchema, *, expect_store: str, **changes: Any) -> None:
-    """Re-deploy with the JobRunner's user_config changed (Serve reconfigures it in place) and wait
-    until the runner reports ``expect_store`` as its store."""
-    app = config.applications[0]
-    runner = next(d for d in app.deployments if d.name == "JobRunner")
-    assert isinstance(runner.user_config, dict)
-    runner.user_config = {**runner.user_config, **changes}
-    deploy(config, timeout_s=120)
-    handle = serve.get_deployment_handle("JobRunner", app_name=APP_NAME)
-    deadline = time.monotonic() + 60
-    while (store := handle.ready.remote().result(timeout_s=30)["store"]) != expect_store:
-        assert time.monotonic() < deadline, f"JobRunner still uses {store}, not {expect_store}"
-        time.sleep(0.2)
-
-
 @pytest.fixture
 def local_store(serve_url: str, serve_config: ServeDeploySchema, tmp_path: Path) -> Iterator[Path]:
     """The JobRunner writes to a local directory for the duration of one test, then back to S3."""
     root = tmp_path / "store"
-    set_job_runner_config(serve_config, expect_store=root.resolve().as_uri(), store_url=f"file://{root}")
+    set_user_config(serve_config, "JobRunner", store_url=f"file://{root}")
+    wait_for_ready_field("JobRunner", "store", root.resolve().as_uri())
     try:
         yield root
     finally:
-        set_job_runner_config(serve_config, expect_store=f"s3://{BUCKET}/{PREFIX}", store_url=None)
+        set_user_config(serve_config, "JobRunner", store_url=None)
+        wait_for_ready_field("JobRunner", "store", f"s3://{BUCKET}/{PREFIX}")
 
 
-def wait_for_job(http: httpx.Client, job_id: str, *, timeout_s: float = 300) -> dict[str, Any]:
-    """Poll ``GET /v1/jobs/{id}`` until the job finishes; 503s (a runner restarting) are waited out."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        response = http.get(f"/v1/jobs/{job_id}")
-        if response.status_code == 200:
-            state: dict[str, Any] = response.json()
-            assert state["pages_done"] <= state["pages_total"]
-            if state["status"] in ("succeeded", "failed"):
-                return state
-        else:
-            assert response.status_code == 503, response.text
-        assert time.monotonic() < deadline, f"job {job_id} not finished after {timeout_s}s: {response.text}"
-        time.sleep(0.25)
+@pytest.fixture(scope="module")
+def slow_detector(serve_url: str, serve_config: ServeDeploySchema) -> Iterator[float]:
+    """Every page takes the Detector at least this long (DetectorConfig.min_page_seconds) while the
+    module runs: a 16-page job then stays mid-way for many seconds, whatever the machine's speed."""
+    seconds = 1.0
+    set_user_config(serve_config, "Detector", min_page_seconds=seconds)
+    wait_for_ready_field("Detector", "min_page_seconds", seconds)
+    try:
+        yield seconds
+    finally:
+        set_user_config(serve_config, "Detector", min_page_seconds=None)
+        wait_for_ready_field("Detector", "min_page_seconds", 0.0)

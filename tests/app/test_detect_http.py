@@ -8,12 +8,15 @@ from typing import Any
 import httpx
 import pymupdf
 import pytest
+from ray import serve
 
-from serve_app.core.layout import LABELS, matched_fraction
+from serve_app.core.layout import LABELS
+from serve_app.training.metrics import matched_fraction
 from serve_app.training.synth import SyntheticDocument, generate_document
 from tests import pdfs
+from tests.app.helpers import PDF
+from tools.launch import APP_NAME
 
-PDF = {"content-type": "application/pdf"}
 SEED = 424_242  # not a training or evaluation seed
 
 
@@ -110,6 +113,9 @@ def test_text_pdf_words_land_in_regions(http: httpx.Client) -> None:
 def test_concurrent_uploads_share_the_page_bound_and_all_get_their_answer(http: httpx.Client) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
+    runner = serve.get_deployment_handle("JobRunner", app_name=APP_NAME)
+    bound = runner.ready.remote().result(timeout_s=30)["max_pages_in_flight"]
+
     documents = [pdfs.text_pdf(n) for n in (1, 2, 3, 2, 1, 3)]  # 12 pages, more than 4 slots
 
     def detect(pdf: bytes) -> int:
@@ -119,3 +125,6 @@ def test_concurrent_uploads_share_the_page_bound_and_all_get_their_answer(http: 
 
     with ThreadPoolExecutor(max_workers=len(documents)) as pool:
         assert list(pool.map(detect, documents)) == [1, 2, 3, 2, 1, 3]
+    # All synchronous analyses together never had more pages alive than the one shared bound.
+    peak = runner.ready.remote().result(timeout_s=30)["sync_pages_in_flight_peak"]
+    assert 1 <= peak <= bound

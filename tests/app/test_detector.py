@@ -8,11 +8,12 @@ import ray
 from ray import serve
 
 from serve_app.core.errors import InvalidInput
-from serve_app.core.layout import Region, matched_fraction
+from serve_app.core.layout import Region
 from serve_app.core.pdf import render_pdf
-from serve_app.deployments.detector import PageImage
+from serve_app.training.metrics import matched_fraction
 from serve_app.training.synth import generate_document
-from tests.app.conftest import APP_NAME
+from serve_app.types import PageImage
+from tools.launch import APP_NAME
 
 DPI = 72
 SEED = 987_654  # not a training or evaluation seed

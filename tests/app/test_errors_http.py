@@ -5,16 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.app.helpers import JSON, assert_error
 from tests.examples import NINE_TITLES
-
-JSON = {"content-type": "application/json"}
-
-
-def assert_error(response: httpx.Response, status: int, code: str, fragment: str = "") -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"} and body["error"]["code"] == code
-    assert fragment in body["error"]["message"]
 
 
 @pytest.mark.parametrize("route", ["/v1/embed", "/v1/cluster"])
@@ -96,7 +88,11 @@ def test_bad_cluster_options(http: httpx.Client, options: dict[str, object], fra
 
 def test_unknown_route_and_wrong_method_are_json(http: httpx.Client) -> None:
     assert_error(http.get("/v1/nothing"), 404, "not_found")
-    assert_error(http.get("/v1/cluster"), 405, "method_not_allowed")
+    wrong = http.get("/v1/cluster")
+    assert_error(wrong, 405, "method_not_allowed", "POST")
+    assert wrong.headers["allow"] == "POST"
+    assert_error(http.delete("/v1/jobs/" + "0" * 32), 405, "method_not_allowed")
+    assert "GET" in http.delete("/v1/jobs/" + "0" * 32).headers["allow"]
 
 
 def test_service_still_serves_after_bad_input(http: httpx.Client) -> None:

@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 from serve_app.training.synth import generate_document
-from tests.app.conftest import BUCKET, PREFIX, wait_for_job
-from tests.app.test_errors_http import assert_error
+from tests.app.conftest import BUCKET, PREFIX
+from tests.app.helpers import assert_error, wait_for_job
+from tests.s3_server import write_counts
 
-PDF = {"content-type": "application/pdf"}
 SEED = 515_151  # not a training or evaluation seed
 
 
@@ -31,9 +31,6 @@ def run_job(http: httpx.Client, pdf: bytes, query: str = "") -> tuple[dict[str, 
     assert submitted["status"] == "queued" and submitted["pages_total"] == 3 and submitted["pages_done"] == 0
     assert submitted["filename"] == "three.pdf"
     assert response.headers["location"].endswith(f"/v1/jobs/{submitted['id']}")
-    early = http.get(f"/v1/jobs/{submitted['id']}/result")
-    if early.status_code != 200:  # almost always: the job has barely started
-        assert_error(early, 409, "job_not_finished", "poll")
     state = wait_for_job(http, submitted["id"])
     assert state["status"] == "succeeded", state
     assert state["pages_done"] == 3 and state["attempts"] == 1 and state["error"] is None
@@ -64,10 +61,14 @@ def test_job_in_s3(http: httpx.Client, three_pages: bytes, s3: Any) -> None:
     keys = sorted(o["Key"].split(f"{state['id']}/", 1)[1] for o in listing["Contents"])
     assert keys == [
         "input.pdf",
+        "pages.json",
         "pages/00001.json", "pages/00001.png", "pages/00002.json", "pages/00002.png",
         "pages/00003.json", "pages/00003.png",
         "result.json", "state.json",
     ]  # fmt: skip
+    # A fresh job writes each artefact once; its state at submit, at start and at the end.
+    written = write_counts(s3, BUCKET, f"{PREFIX}/jobs/{state['id']}/")
+    assert {k.split(f"{state['id']}/", 1)[1]: n for k, n in written.items() if n != 1} == {"state.json": 3}
     active = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/active/")
     assert all(state["id"] not in o["Key"] for o in active.get("Contents", []))
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import ray
 
 from serve_app.core.pdf import render_pdf
-from serve_app.deployments.detector import PageImage
 from serve_app.training.synth import generate_document
-from tests.app.conftest import APP_NAME
+from serve_app.types import PageImage
+from tools.launch import APP_NAME
+from tools.wait import wait_until
 
 EXPECTED = [
     "ray_serve_app_embedder_batch_sentences_bucket",
@@ -38,13 +37,14 @@ def test_app_metrics_are_on_the_prometheus_endpoint(serve_url: str, http: httpx.
     detector = serve.get_deployment_handle("Detector", app_name=APP_NAME)
     detector.detect.remote(PageImage(image=ray.put(image))).result(timeout_s=120)
 
-    deadline = time.monotonic() + 90  # metrics are exported every few seconds
-    missing = EXPECTED
-    while missing and time.monotonic() < deadline:
-        text = scrape()
-        missing = [name for name in EXPECTED if f"\n{name}{{" not in text]
-        if missing:
-            time.sleep(2)
-    assert not missing, f"not exported: {missing}"
+    def missing() -> list[str]:
+        return [name for name in EXPECTED if f"\n{name}{{" not in scrape()]
+
+    # Metrics are exported every few seconds.
+    wait_until(lambda: not missing(), 90, interval_s=2, message=lambda: f"not exported: {missing()}")
+    text = scrape()
     pages = [line for line in text.splitlines() if line.startswith("ray_serve_app_detector_pages_total{")]
     assert any(float(line.rsplit(" ", 1)[1]) >= 1 for line in pages), pages
+    # ray.serve.metrics tags every series with its application, deployment and replica.
+    assert all('application="serve_app"' in line and 'deployment="Detector"' in line for line in pages), pages
+    assert all('replica="' in line for line in pages), pages

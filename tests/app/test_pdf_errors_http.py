@@ -6,9 +6,8 @@ import httpx
 import pytest
 
 from tests import pdfs
-from tests.app.test_errors_http import assert_error
+from tests.app.helpers import PDF, assert_error
 
-PDF = {"content-type": "application/pdf"}
 ROUTES = ["/v1/detect", "/v1/jobs"]
 
 

@@ -8,7 +8,6 @@ Detector without reading its weights file), and one of each with sharing off (``
 from __future__ import annotations
 
 import copy
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,12 @@ from ray import serve
 from ray.serve.schema import ServeApplicationSchema, ServeDeploySchema
 
 from serve_app.core.pdf import render_pdf
-from serve_app.deployments.detector import PageImage
-from serve_app.deployments.shared_weights import NAMESPACE, HolderActor
-from serve_app.launch import deploy
+from serve_app.runtime.shared_weights import NAMESPACE, HolderActor
 from serve_app.training.synth import generate_document
-from tests.app.conftest import APP_NAME
+from serve_app.types import PageImage
 from tests.examples import DOG_WALKING, NINE_TITLES
+from tools.launch import APP_NAME, deploy
+from tools.wait import wait_until
 
 MIB = 2**20
 EXTRA = {
@@ -103,10 +102,7 @@ def test_outputs_are_identical_with_and_without_sharing(
             assert got_regions == expected_regions, app
     finally:
         deploy(serve_config, timeout_s=300)  # the extra apps are not in it: Serve deletes them
-    deadline = time.monotonic() + 120
-    while set(serve.status().applications) != {APP_NAME} and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert set(serve.status().applications) == {APP_NAME}
+    wait_until(lambda: set(serve.status().applications) == {APP_NAME}, 120, interval_s=0.5)
 
 
 def test_holder_keeps_the_first_publication_and_exits_when_unused(serve_url: str, tmp_path: Path) -> None:
@@ -119,11 +115,11 @@ def test_holder_keeps_the_first_publication_and_exits_when_unused(serve_url: str
     assert ray.get(holder.publish.remote(str(second))) == refs  # a racing replica gets the first copy
     np.testing.assert_array_equal(ray.get(refs[0])["w"], np.arange(4, dtype=np.float32))
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    def gone() -> bool:
         try:
             ray.get_actor(name, namespace=NAMESPACE)
         except ValueError:
-            return  # gone: nobody touched it for 2 s
-        time.sleep(0.5)
-    raise AssertionError("an unused weights holder did not exit")
+            return True  # nobody touched it for 2 s
+        return False
+
+    wait_until(gone, 60, interval_s=0.5, message="an unused weights holder did not exit")

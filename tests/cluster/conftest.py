@@ -8,7 +8,6 @@ three changes (see ``cluster_config``). Every wait in this tier is bounded.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +24,9 @@ from ray._private.node import Node
 from ray.cluster_utils import Cluster
 from ray.serve.schema import ServeDeploySchema
 
-from serve_app.launch import DEFAULT_CONFIG, deploy, free_port, load_config
+from tools.launch import APP_NAME, DEFAULT_CONFIG, deploy, free_port, load_config
+from tools.wait import wait_until
 
-APP_NAME = "serve_app"
 SCALED = ("Embedder", "Detector")  # pinned to one replica per worker node
 REPLICAS = 2
 WORKER_CPUS = 2  # logical: Embedder 2 x 0.4 + Detector 2 x 0.5 + 3 x 0.05 = 1.95 fit on ONE worker
@@ -113,18 +112,18 @@ def system_actor_nodes(prefix: str) -> dict[str, str]:
 
 def wait_http_ok(url: str, path: str, *, timeout_s: float) -> None:
     """Poll ``GET url+path`` until it answers 200 (connection errors and 503s are waited out)."""
-    deadline = time.monotonic() + timeout_s
-    last = ""
-    while time.monotonic() < deadline:
+    last = [""]
+
+    def ok() -> bool:
         try:
             response = httpx.get(url + path, timeout=10)
-            if response.status_code == 200:
-                return
-            last = f"{response.status_code} {response.text[:300]}"
         except httpx.TransportError as exc:
-            last = repr(exc)
-        time.sleep(0.5)
-    raise TimeoutError(f"{path} not 200 after {timeout_s:.0f}s: {last}")
+            last[0] = repr(exc)
+            return False
+        last[0] = f"{response.status_code} {response.text[:300]}"
+        return response.status_code == 200
+
+    wait_until(ok, timeout_s, interval_s=0.5, message=lambda: f"{path} not 200; last: {last[0]}")
 
 
 @pytest.fixture(scope="session")

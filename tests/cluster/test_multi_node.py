@@ -27,6 +27,7 @@ from tests.cluster.conftest import (
     system_actor_nodes,
 )
 from tests.examples import DOG_WALKING, NINE_TITLES, PUBLIC_SPEAKING
+from tools.wait import wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -55,17 +56,22 @@ def post_until_answered(
 ) -> httpx.Response:
     """POST until the answer is not a 5xx; connection errors, timeouts and 5xx are retried (and recorded
     in ``failures``) for up to ``budget_s``."""
-    deadline = time.monotonic() + budget_s
-    while True:
+
+    def answer() -> httpx.Response | None:
         try:
             response = http.post(path, timeout=REQUEST_TIMEOUT_S, **kwargs)
-            if response.status_code < 500:
-                return response
-            failures.append(f"{response.status_code} {response.text[:200]}")
         except httpx.TransportError as exc:
             failures.append(repr(exc))
-        assert time.monotonic() < deadline, f"{path}: no answer in {budget_s}s; last: {failures[-3:]}"
-        time.sleep(1)
+            return None
+        if response.status_code < 500:
+            return response
+        failures.append(f"{response.status_code} {response.text[:200]}")
+        return None
+
+    response: httpx.Response = wait_until(
+        answer, budget_s, interval_s=1, message=lambda: f"{path}: no answer; last: {failures[-3:]}"
+    )
+    return response
 
 
 def serve_recovered(node_id: str) -> bool:

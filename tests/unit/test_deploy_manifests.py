@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
-from serve_app import deploy_manifests
-from serve_app.deploy_manifests import Demand, GiB, PodSize, Resources
+from tools.manifests import cli, render, serve_config, sizing, values
+from tools.manifests.sizing import Demand, GiB, PodSize, Resources
 
 REPO = Path(__file__).resolve().parents[2]
 SERVE_YAML = REPO / "configs" / "serve.yaml"
@@ -31,7 +31,8 @@ DOCKERFILE = REPO / "docker" / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 LOCK = REPO / "requirements.lock"
 PYPROJECT = REPO / "pyproject.toml"
-RENDER_TASKS = 3  # JobRunner render tasks that the worker sizing keeps room for
+# JobRunner render tasks that the worker sizing keeps room for (an operator value)
+RENDER_TASKS = values.load_values(REPO / "k8s" / "values.yaml").render_task_headroom
 
 
 # ---- parsing helpers ---------------------------------------------------------------------------------------
@@ -159,11 +160,11 @@ def ray_groups() -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_manifest_is_what_the_generator_produces() -> None:
-    assert MANIFEST.read_text() == deploy_manifests.generate(), (
+    assert MANIFEST.read_text() == render.generate(), (
         "k8s/kuberay.yaml differs from its sources (configs/serve.yaml, requirements.lock, pyproject.toml, "
-        "serve_app/deploy_manifests.py): run `make manifests`"
+        "k8s/values.yaml, k8s/kuberay.yaml.tmpl, tools/manifests/): run `make manifests`"
     )
-    assert deploy_manifests.main(["--check"]) == 0
+    assert cli.main(["--check"]) == 0
 
 
 def test_check_fails_when_the_manifest_is_edited_by_hand(
@@ -171,18 +172,40 @@ def test_check_fails_when_the_manifest_is_edited_by_hand(
 ) -> None:
     edited = tmp_path / "kuberay.yaml"
     edited.write_text(MANIFEST.read_text().replace("maxReplicas:", "maxReplicas: 1 #", 1))
-    monkeypatch.setattr(deploy_manifests, "MANIFEST_PATH", edited)
-    assert deploy_manifests.main(["--check"]) == 1
+    monkeypatch.setattr(cli, "MANIFEST_PATH", edited)
+    assert cli.main(["--check"]) == 1
     assert "make manifests" in capsys.readouterr().err
 
 
 def test_generated_manifest_follows_serve_yaml(tmp_path: Path) -> None:
     serve = tmp_path / "serve.yaml"
     serve.write_text(SERVE_YAML.read_text().replace("max_replicas: 2", "max_replicas: 6"))
-    text = deploy_manifests.generate(serve_config_path=serve)
+    text = render.generate(serve_config_path=serve)
     group = yaml.safe_load(text)["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]
     assert text != MANIFEST.read_text()
     assert group["maxReplicas"] > worker_group()["maxReplicas"]
+
+
+def test_template_placeholders_and_filled_values_must_match() -> None:
+    assert render.fill("## template note\na: ${x}  # $$1\n", {"x": 1}) == "a: 1  # $1\n"
+    with pytest.raises(ValueError, match=r"unknown \['y'\]"):
+        render.fill("a: ${x} ${y}\n", {"x": 1})
+    with pytest.raises(ValueError, match=r"unused \['z'\]"):
+        render.fill("a: ${x}\n", {"x": 1, "z": 2})
+
+
+def test_values_file_rejects_typos_and_reads_quantities() -> None:
+    text = (REPO / "k8s" / "values.yaml").read_text()
+    assert (
+        values.parse_values(text).worker.size.capacity.milli_cpus
+        == cpus(worker_group()["rayStartParams"]["num-cpus"]) * 1000
+    )
+    assert values.parse_memory("512Mi") == 512 * 1024**2 and values.parse_memory(1024) == 1024
+    assert [values.parse_milli_cpus(v) for v in ("500m", 0.5, 2)] == [500, 500, 2000]
+    with pytest.raises(ValueError, match="spare_worker"):
+        values.parse_values(text.replace("spare_workers:", "spare_worker:"))
+    with pytest.raises(ValueError, match="8GB"):
+        values.parse_values(text.replace("memory: 8Gi", "memory: 8GB", 1))
 
 
 # ---- (b) serveConfigV2 is configs/serve.yaml ---------------------------------------------------------------
@@ -206,13 +229,13 @@ def test_serve_config_v2_is_serve_yaml_except_the_pod_host() -> None:
 
 def test_pod_serve_config_adds_a_missing_host_and_touches_nothing_else() -> None:
     text = "# c\nproxy_location: EveryNode\nhttp_options:\n  port: 9000\napplications: []\n"
-    out = deploy_manifests.pod_serve_config_text(text)
+    out = serve_config.pod_serve_config_text(text)
     assert yaml.safe_load(out) == {
         "proxy_location": "EveryNode",
         "http_options": {"port": 9000, "host": "0.0.0.0"},
         "applications": [],
     }
-    bare = deploy_manifests.pod_serve_config_text("applications: []\n")
+    bare = serve_config.pod_serve_config_text("applications: []\n")
     assert yaml.safe_load(bare) == {"applications": [], "http_options": {"host": "0.0.0.0"}}
 
 
@@ -268,21 +291,21 @@ def test_workers_needed_packs_items_not_just_totals() -> None:
     assert worker.capacity == Resources(2000, 3 * GiB)
     # Totals fit two workers (6 GiB), but no two 2 GiB replicas share one: three are needed.
     items = [Demand(f"r{i}", Resources(100, 2 * GiB)) for i in range(3)]
-    assert deploy_manifests.workers_needed(items, worker) == 3
-    assert deploy_manifests.workers_needed([Demand("tiny", Resources(50, 0))] * 40, worker) == 1
-    assert deploy_manifests.workers_needed([], worker) == 0
+    assert sizing.workers_needed(items, worker) == 3
+    assert sizing.workers_needed([Demand("tiny", Resources(50, 0))] * 40, worker) == 1
+    assert sizing.workers_needed([], worker) == 0
     with pytest.raises(ValueError, match="does not fit one worker"):
-        deploy_manifests.workers_needed([Demand("huge", Resources(100, 4 * GiB))], worker)
+        sizing.workers_needed([Demand("huge", Resources(100, 4 * GiB))], worker)
 
 
 def test_replica_ranges_follow_serve_defaults() -> None:
-    assert deploy_manifests.replica_range({"name": "a"}) == (1, 1, 1)
-    assert deploy_manifests.replica_range({"name": "a", "num_replicas": 3}) == (3, 3, 3)
+    assert sizing.replica_range({"name": "a"}) == (1, 1, 1)
+    assert sizing.replica_range({"name": "a", "num_replicas": 3}) == (3, 3, 3)
     auto = {"name": "a", "autoscaling_config": {"min_replicas": 0, "max_replicas": 5}}
-    assert deploy_manifests.replica_range(auto) == (0, 0, 5)
-    assert deploy_manifests.replica_resources({"name": "a"}) == Resources(1000, 0)
+    assert sizing.replica_range(auto) == (0, 0, 5)
+    assert sizing.replica_resources({"name": "a"}) == Resources(1000, 0)
     with pytest.raises(ValueError, match="num_replicas"):
-        deploy_manifests.replica_range({"name": "a", "num_replicas": "auto"})
+        sizing.replica_range({"name": "a", "num_replicas": "auto"})
 
 
 # ---- (e) object store and /dev/shm -------------------------------------------------------------------------

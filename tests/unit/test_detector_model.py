@@ -6,6 +6,7 @@ import io
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,17 +14,12 @@ import torch
 import yaml
 from PIL import Image
 
-from serve_app.core import layout
 from serve_app.core.errors import InvalidInput, ModelUnavailable
+from serve_app.core.layout import LABELS
+from serve_app.models.layout import CONFIG_FILE, WEIGHTS_FILE, LayoutPredictor, load_cfg
 from serve_app.training import synth
-from serve_app.training.detector_config import LABELS, build_cfg
-from serve_app.training.predictor import (
-    CONFIG_FILE,
-    WEIGHTS_FILE,
-    LayoutPredictor,
-    export_model,
-    load_cfg,
-)
+from serve_app.training.detector_config import build_cfg
+from serve_app.training.export import export_model
 
 MAX_WEIGHT_BYTES = 50 * 1024 * 1024
 # detectron2's anchor generator calls torch.meshgrid without ``indexing`` (third-party, harmless).
@@ -41,10 +37,6 @@ def page() -> np.ndarray:
 def predictor() -> LayoutPredictor:
     torch.manual_seed(0)
     return LayoutPredictor(cfg=build_cfg(tiny=True), num_threads=1)
-
-
-def test_labels_match_core() -> None:
-    assert LABELS == layout.LABELS
 
 
 def test_config_describes_a_gn_resnet18_faster_rcnn() -> None:
@@ -116,21 +108,45 @@ def test_fp16_export_roundtrip(predictor: LayoutPredictor, page: np.ndarray, tmp
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
 
 
-def test_tiny_training_run_checkpoints_and_exports(tmp_path: Path) -> None:
+TINY_RUN = "--tiny --docs 1 --pages 2 --dpi 36 --batch 1 --log-period 1 --threads 1 --checkpoint-period 1"
+
+
+def _tiny_run(tmp_path: Path, *flags: str) -> list[dict[str, Any]]:
+    """Train the tiny model into ``tmp_path/run``; return the lines of its ``metrics.jsonl``."""
     from serve_app.training import train
 
+    out = tmp_path / "run"
+    paths = ["--out", str(out), "--data", str(tmp_path / "data")]
+    train.train(train.parse_args([*TINY_RUN.split(), *paths, *flags]), process_start=time.monotonic())
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_tiny_training_run_checkpoints_and_exports(tmp_path: Path) -> None:
     out, export = tmp_path / "run", tmp_path / "export"
-    flags = "--tiny --docs 1 --pages 2 --dpi 36 --max-iter 3 --batch 1 --log-period 1 --threads 1"
-    paths = ["--out", str(out), "--data", str(tmp_path / "data"), "--export", str(export)]
-    args = train.parse_args([*flags.split(), *paths])
-    train.train(args, process_start=time.monotonic())
-    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    records = _tiny_run(tmp_path, "--max-iter", "3", "--export", str(export))
     losses = [r for r in records if "total_loss" in r]
-    assert [r["iter"] for r in losses] == [1, 2, 3]
-    assert all(np.isfinite(r["total_loss"]) for r in losses)
-    assert (out / "model_final.pth").is_file()
+    assert [r["iteration"] for r in losses] == [0, 1, 2]
+    assert all(np.isfinite(r["total_loss"]) and r["max_iter"] == 3 for r in losses)
+    assert [r["event"] for r in records if "event" in r][-2:] == ["train_end", "exported"]
+    # A checkpoint every iteration, the two most recent kept, plus the final one.
+    checkpoints = sorted(path.name for path in out.glob("model_*.pth"))
+    assert checkpoints == ["model_0000001.pth", "model_0000002.pth", "model_final.pth"]
     boxes, _, _ = LayoutPredictor(export, num_threads=1).predict(np.full((80, 60, 3), 255, dtype=np.uint8))
     assert boxes.shape[1] == 4
+
+
+def test_tiny_training_resumes_from_the_last_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    _tiny_run(tmp_path, "--max-iter", "3")
+    # As if the run had been killed after the checkpoint of iteration 1.
+    (out / "model_final.pth").unlink()
+    (out / "last_checkpoint").write_text("model_0000001.pth", encoding="utf-8")
+    before = len((out / "metrics.jsonl").read_text().splitlines())
+    records = _tiny_run(tmp_path, "--max-iter", "3", "--resume")[before:]
+    starts = [r for r in records if r.get("event") == "train_start"]
+    assert [(r["start_iter"], r["max_iter"]) for r in starts] == [(2, 3)]
+    assert [r["iteration"] for r in records if "total_loss" in r] == [2]
+    assert (out / "model_final.pth").is_file()
 
 
 def test_lr_schedule_warms_up_then_anneals_to_zero() -> None:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from serve_app.core.clustering import cluster_embeddings
-from serve_app.core.embedding import default_model_path, encode, load_sentence_model, split_rows
 from serve_app.core.errors import ModelUnavailable
+from serve_app.models.embedding import default_model_path, encode, load_sentence_model, split_rows
 from tests.examples import DOG_WALKING, NINE_TITLES
 
 

@@ -21,6 +21,10 @@ from serve_app.deployments.ingress import error_response
         (errors.UnsupportedMediaType("m"), 415, "unsupported_media_type"),
         (errors.InvalidInput("m"), 422, "invalid_input"),
         (errors.ModelUnavailable("m"), 503, "model_unavailable"),
+        (errors.MethodNotAllowed("m"), 405, "method_not_allowed"),
+        (errors.JobNotFinished("m"), 409, "job_not_finished"),
+        (errors.JobFailed("m"), 409, "job_failed"),
+        (errors.Unavailable("m"), 503, "unavailable"),
     ],
 )
 def test_typed_errors_map_to_status_and_code(exc: errors.ServeAppError, status: int, code: str) -> None:
@@ -46,3 +50,20 @@ def test_errors_survive_pickling() -> None:
     copy = pickle.loads(pickle.dumps(errors.LimitExceeded("too big")))
     assert isinstance(copy, errors.LimitExceeded)
     assert copy.message == "too big"
+
+
+def test_the_error_table_is_complete_and_unambiguous() -> None:
+    table = errors.HTTP_ERRORS
+    assert len({e.code for e in table}) == len(table)
+    subclasses = set(errors.ServeAppError.__subclasses__())
+    assert subclasses == set(table)  # every error class is in the table the docs and OpenAPI read
+    for error in table:
+        assert 400 <= error.status <= 599 and errors.describe_status(error.status)
+
+
+def test_ray_overload_and_lost_replicas_are_503_unavailable() -> None:
+    from ray.exceptions import RayActorError
+
+    response = error_response(RayActorError())
+    assert response.status_code == 503
+    assert json.loads(bytes(response.body))["error"]["code"] == "unavailable"

@@ -1,312 +1,24 @@
-"""Pure logic of serve_app.core.jobs: options, ids and store keys, page results, clustering glue."""
+"""The job state machine of serve_app.core.jobs: states, transitions, JSON round trips."""
 
 from __future__ import annotations
 
+import pydantic
 import pytest
 
 from serve_app.core import jobs
-from serve_app.core.clustering import Cluster, Clustering
-from serve_app.core.errors import InvalidInput, NotFound
-from serve_app.core.jobs import (
-    AnalyzeOptions,
-    JobState,
-    PageResult,
-    RegionRef,
-    RegionResult,
-)
-from serve_app.core.layout import Region
-from serve_app.core.pdf import PageInfo, Word
-
-JOB_ID = "0123456789abcdef0123456789abcdef"
-
-BAD_IDS = [
-    "",
-    JOB_ID.upper(),
-    JOB_ID[:31],
-    JOB_ID + "0",
-    "../x",
-    "../" + JOB_ID[3:],
-    JOB_ID[:31] + "g",
-    JOB_ID + "\n",
-    " " + JOB_ID,
-    JOB_ID[:16] + "/" + JOB_ID[17:],
-]
-
-
-# parse_options
-
-
-def test_parse_options_defaults() -> None:
-    options = jobs.parse_options({})
-    assert options == AnalyzeOptions()
-    assert (options.dpi, options.score_threshold, options.cluster) == (72, None, False)
-
-
-def test_parse_options_parses_numbers_from_strings() -> None:
-    options = jobs.parse_options({"dpi": "150", "score_threshold": "0.25"})
-    assert options.dpi == 150
-    assert isinstance(options.dpi, int)
-    assert options.score_threshold == pytest.approx(0.25)
-    assert options.cluster is False
-
-
-@pytest.mark.parametrize("dpi", ["36", "300"])
-def test_parse_options_accepts_dpi_bounds(dpi: str) -> None:
-    assert jobs.parse_options({"dpi": dpi}).dpi == int(dpi)
-
-
-@pytest.mark.parametrize("threshold", ["0", "1", "1.0"])
-def test_parse_options_accepts_threshold_bounds(threshold: str) -> None:
-    assert jobs.parse_options({"score_threshold": threshold}).score_threshold == float(threshold)
-
-
-@pytest.mark.parametrize("value", ["true", "True", "TRUE", "1", "yes", "Yes"])
-def test_parse_options_cluster_true(value: str) -> None:
-    assert jobs.parse_options({"cluster": value}).cluster is True
-
-
-@pytest.mark.parametrize("value", ["false", "False", "0", "no", "NO"])
-def test_parse_options_cluster_false(value: str) -> None:
-    assert jobs.parse_options({"cluster": value}).cluster is False
-
-
-def test_parse_options_unknown_parameter_lists_known_ones() -> None:
-    with pytest.raises(InvalidInput) as info:
-        jobs.parse_options({"dpi": "72", "colour": "red"})
-    message = info.value.message
-    assert "'colour'" in message
-    assert "unknown query parameter" in message
-    for known in ("dpi", "score_threshold", "cluster"):
-        assert known in message
-
-
-@pytest.mark.parametrize("value", ["abc", "", "7.5", "1e2"])
-def test_parse_options_non_numeric_dpi(value: str) -> None:
-    with pytest.raises(InvalidInput) as info:
-        jobs.parse_options({"dpi": value})
-    assert "is not a number" in info.value.message
-    assert f"dpi={value!r}" in info.value.message
-
-
-def test_parse_options_non_numeric_threshold() -> None:
-    with pytest.raises(InvalidInput, match=r"score_threshold='high' is not a number"):
-        jobs.parse_options({"score_threshold": "high"})
-
-
-@pytest.mark.parametrize(("value", "fragment"), [("35", "greater than or equal to 36"), ("301", "300")])
-def test_parse_options_dpi_out_of_range(value: str, fragment: str) -> None:
-    with pytest.raises(InvalidInput) as info:
-        jobs.parse_options({"dpi": value})
-    message = info.value.message
-    assert message.startswith("invalid query parameters:")
-    assert "dpi" in message
-    assert fragment in message
-
-
-@pytest.mark.parametrize("value", ["1.5", "-0.1"])
-def test_parse_options_threshold_out_of_range(value: str) -> None:
-    with pytest.raises(InvalidInput) as info:
-        jobs.parse_options({"score_threshold": value})
-    assert "invalid query parameters:" in info.value.message
-    assert "score_threshold" in info.value.message
-
-
-def test_parse_options_cluster_maybe() -> None:
-    with pytest.raises(InvalidInput) as info:
-        jobs.parse_options({"cluster": "maybe"})
-    assert "cluster='maybe'" in info.value.message
-    assert "true or false" in info.value.message
-
-
-# ids and keys
-
-
-def test_check_job_id_accepts_32_lowercase_hex() -> None:
-    assert jobs.check_job_id(JOB_ID) == JOB_ID
-
-
-@pytest.mark.parametrize("bad", BAD_IDS)
-def test_check_job_id_rejects_everything_else(bad: str) -> None:
-    with pytest.raises(NotFound) as info:
-        jobs.check_job_id(bad)
-    assert "32 hexadecimal digits" in info.value.message
-
-
-def test_keys() -> None:
-    assert jobs.job_prefix(JOB_ID) == f"jobs/{JOB_ID}/"
-    assert jobs.state_key(JOB_ID) == f"jobs/{JOB_ID}/state.json"
-    assert jobs.input_key(JOB_ID) == f"jobs/{JOB_ID}/input.pdf"
-    assert jobs.result_key(JOB_ID) == f"jobs/{JOB_ID}/result.json"
-    assert jobs.page_key(JOB_ID, 7, "png") == f"jobs/{JOB_ID}/pages/00007.png"
-    assert jobs.page_key(JOB_ID, 123, "json") == f"jobs/{JOB_ID}/pages/00123.json"
-    assert jobs.active_key(JOB_ID) == f"active/{JOB_ID}"
-    assert jobs.active_key(JOB_ID).startswith(jobs.ACTIVE_PREFIX)
-
-
-@pytest.mark.parametrize("bad", ["../x", JOB_ID.upper(), "", JOB_ID + "\n"])
-def test_keys_reject_bad_ids(bad: str) -> None:
-    for make in (jobs.job_prefix, jobs.state_key, jobs.input_key, jobs.result_key, jobs.active_key):
-        with pytest.raises(NotFound):
-            make(bad)
-    with pytest.raises(NotFound):
-        jobs.page_key(bad, 1, "json")
-
-
-def test_done_pages_only_counts_json_pages() -> None:
-    prefix = f"jobs/{JOB_ID}/pages/"
-    keys = [
-        prefix + "00001.json",
-        prefix + "00001.png",
-        prefix + "00002.png",
-        prefix + "00003.json",
-        prefix + "00010.json",
-        prefix + "notes.json",
-        prefix + "00004.txt",
-        prefix + "00005.json.tmp",
-        prefix + "00006",
-        "00012.json",  # a bare name works as well as a full key
-    ]
-    assert jobs.done_pages(keys) == {1, 3, 10, 12}
-    assert jobs.done_pages([]) == set()
-
-
-def test_page_key_and_done_pages_agree() -> None:
-    keys = [jobs.page_key(JOB_ID, n, "json") for n in (2, 99999)] + [jobs.page_key(JOB_ID, 5, "png")]
-    assert jobs.done_pages(keys) == {2, 99999}
-
-
-# page results
-
-
-def word(x0: float, y0: float, x1: float, y1: float, text: str, line: int, index: int) -> Word:
-    return Word(x0, y0, x1, y1, text, block=0, line=line, index=index)
-
-
-def test_page_result_attaches_words_and_rounds() -> None:
-    info = PageInfo(number=3, width_pt=612.0, height_pt=792.0)
-    words = [
-        # Inside the title box, given out of reading order.
-        word(60, 12, 90, 22, "World", line=0, index=1),
-        word(20, 12, 50, 22, "Hello", line=0, index=0),
-        # Inside the body box, two lines.
-        word(20, 110, 60, 120, "second", line=2, index=0),
-        word(20, 100, 50, 108, "first", line=1, index=0),
-        # Outside every box.
-        word(500, 700, 540, 710, "footer", line=3, index=0),
-    ]
-    regions = [
-        Region(label="title", score=0.987654, box_px=(0, 0, 1, 1), box_pt=(10.004, 10.006, 100.123, 30.129)),
-        Region(label="text", score=0.5, box_px=(0, 0, 1, 1), box_pt=(10.0, 95.0, 200.0, 130.0)),
-        Region(label="figure", score=0.71234, box_px=(0, 0, 1, 1), box_pt=(300.0, 300.0, 400.0, 400.0)),
-    ]
-    result = jobs.page_result(info, regions, words)
-
-    assert (result.number, result.width, result.height) == (3, 612.0, 792.0)
-    assert [r.label for r in result.regions] == ["title", "text", "figure"]
-    title, body, figure = result.regions
-    assert title.text == "Hello World"
-    assert body.text == "first\nsecond"
-    assert figure.text == ""
-    assert title.box == (10.0, 10.01, 100.12, 30.13)
-    assert title.score == 0.9877
-    assert figure.score == 0.7123
-    assert body.box == (10.0, 95.0, 200.0, 130.0)
-
-
-def test_page_result_without_regions_or_words() -> None:
-    info = PageInfo(number=1, width_pt=100.5, height_pt=200.25)
-    assert jobs.page_result(info, [], []) == PageResult(number=1, width=100.5, height=200.25, regions=[])
-    region = Region(label="text", score=0.9, box_px=(0, 0, 1, 1), box_pt=(0, 0, 50, 50))
-    assert jobs.page_result(info, [region], []).regions[0].text == ""
-
-
-def region(text: str, box: tuple[float, float, float, float] = (0, 0, 10, 10)) -> RegionResult:
-    return RegionResult(label="text", score=0.9, box=box, text=text)
-
-
-def test_pixel_boxes_scale_points_by_dpi_over_72() -> None:
-    page = PageResult(
-        number=1,
-        width=612,
-        height=792,
-        regions=[
-            RegionResult(label="title", score=0.8, box=(10, 20, 30, 40), text="t"),
-            RegionResult(label="table", score=0.6, box=(0, 0, 72, 36), text=""),
-        ],
-    )
-    assert jobs.pixel_boxes(page, dpi=72) == [
-        ("title", 0.8, (10, 20, 30, 40)),
-        ("table", 0.6, (0, 0, 72, 36)),
-    ]
-    at_144 = jobs.pixel_boxes(page, dpi=144)
-    assert at_144 == [("title", 0.8, (20, 40, 60, 80)), ("table", 0.6, (0, 0, 144, 72))]
-    label, score, box = jobs.pixel_boxes(page, dpi=36)[1]
-    assert (label, score) == ("table", 0.6)
-    assert box == pytest.approx((0, 0, 36, 18))
-    assert jobs.pixel_boxes(PageResult(number=2, width=1, height=1, regions=[]), dpi=300) == []
-
-
-def test_region_texts_skips_collapses_truncates() -> None:
-    pages = [
-        PageResult(
-            number=1,
-            width=100,
-            height=100,
-            regions=[region("  Hello \n  world  "), region(""), region(" \n\t "), region("abcdefghij")],
-        ),
-        PageResult(number=2, width=100, height=100, regions=[]),
-        PageResult(number=3, width=100, height=100, regions=[region("   "), region("x\ty")]),
-    ]
-    refs = jobs.region_texts(pages, max_chars=8)
-    assert refs == [
-        RegionRef(page=1, region=0, text="Hello wo"),
-        RegionRef(page=1, region=3, text="abcdefgh"),
-        RegionRef(page=3, region=1, text="x y"),
-    ]
-    wide = jobs.region_texts(pages, max_chars=1000)
-    assert [r.text for r in wide] == ["Hello world", "abcdefghij", "x y"]
-    assert jobs.region_texts([], max_chars=10) == []
-
-
-def test_region_clusters_maps_rows_back_to_regions() -> None:
-    refs = [
-        RegionRef(page=1, region=0, text="a"),
-        RegionRef(page=1, region=2, text="b"),
-        RegionRef(page=2, region=0, text="c"),
-        RegionRef(page=2, region=1, text="d"),
-        RegionRef(page=3, region=4, text="e"),
-        RegionRef(page=4, region=0, text="f"),
-    ]
-    clustering = Clustering(
-        clusters=(Cluster(members=(0, 2, 4), representative=2), Cluster(members=(1, 5), representative=5)),
-        unclustered=(3,),
-    )
-    result = jobs.region_clusters(refs, clustering)
-
-    assert [c.size for c in result.clusters] == [3, 2]
-    first, second = result.clusters
-    assert first.representative == refs[2]
-    assert first.members == [refs[0], refs[2], refs[4]]
-    assert second.representative == RegionRef(page=4, region=0, text="f")
-    assert [(m.page, m.region) for m in second.members] == [(1, 2), (4, 0)]
-    assert result.unclustered == [RegionRef(page=2, region=1, text="d")]
-
-
-def test_region_clusters_empty() -> None:
-    refs = [RegionRef(page=1, region=0, text="only")]
-    result = jobs.region_clusters(refs, Clustering(clusters=(), unclustered=(0,)))
-    assert result.clusters == []
-    assert result.unclustered == refs
-
+from serve_app.core.analysis import AnalyzeOptions
+from serve_app.core.errors import NotFound
+from serve_app.core.job_keys import check_job_id
+from serve_app.core.jobs import JobState
 
 # job state
 
 
 def test_new_job() -> None:
     options = AnalyzeOptions(dpi=100, score_threshold=0.3, cluster=True)
-    state = jobs.new_job(4, options, filename="report.pdf")
+    state = JobState.new(4, options, filename="report.pdf")
     assert state.status == "queued"
-    assert jobs.check_job_id(state.id) == state.id
+    assert check_job_id(state.id) == state.id
     assert state.pages_total == 4
     assert state.pages_done == 0
     assert state.attempts == 0
@@ -315,12 +27,12 @@ def test_new_job() -> None:
     assert state.created_at.tzinfo is not None
     assert state.started_at is None and state.finished_at is None and state.error is None
     assert state.status not in jobs.FINISHED
-    assert jobs.new_job(1, AnalyzeOptions()).id != state.id
+    assert JobState.new(1, AnalyzeOptions()).id != state.id
 
 
 def test_job_state_round_trips_through_json() -> None:
-    state = jobs.new_job(2, AnalyzeOptions(cluster=True))
-    state = state.model_copy(update={"status": "running", "started_at": jobs.now(), "attempts": 1})
+    state = JobState.new(2, AnalyzeOptions(cluster=True))
+    state = state.started()
     dumped = state.model_dump(mode="json")
     assert dumped["created_at"].endswith(("Z", "+00:00"))
     again = JobState.model_validate(dumped)
@@ -329,9 +41,44 @@ def test_job_state_round_trips_through_json() -> None:
 
 
 def test_check_page_number() -> None:
-    state = jobs.new_job(3, AnalyzeOptions())
+    state = JobState.new(3, AnalyzeOptions())
     for number in (1, 2, 3):
-        jobs.check_page_number(state, number)
+        state.check_page_number(number)
     for number in (0, -1, 4, 100):
         with pytest.raises(NotFound, match=f"pages 1 to 3; there is no page {number}"):
-            jobs.check_page_number(state, number)
+            state.check_page_number(number)
+
+
+def test_transitions_of_a_job_that_succeeds() -> None:
+    queued = JobState.new(2, AnalyzeOptions())
+    running = queued.started()
+    assert (running.status, running.attempts, running.pages_done) == ("running", 1, 0)
+    assert running.started_at is not None and running.started_at >= queued.created_at
+    assert queued.status == "queued"  # states are immutable: each transition makes a new one
+    one = running.page_done()
+    two = one.page_done()
+    assert (one.pages_done, two.pages_done) == (1, 2)
+    with pytest.raises(ValueError, match="only 2 pages"):
+        two.page_done()
+    done = two.succeeded()
+    assert done.status == "succeeded" and done.finished and done.error is None
+    assert done.finished_at is not None and done.finished_at >= done.started_at  # type: ignore[operator]
+
+
+def test_resumed_job_keeps_its_first_start_and_counts_attempts() -> None:
+    first = JobState.new(5, AnalyzeOptions()).started().page_done()
+    again = first.started(pages_done=3)
+    assert again.started_at == first.started_at
+    assert (again.attempts, again.pages_done, again.status) == (2, 3, "running")
+
+
+def test_failed_job_says_why() -> None:
+    failed = JobState.new(1, AnalyzeOptions()).started().failed("page 1 cannot be rendered")
+    assert failed.status == "failed" and failed.finished
+    assert failed.error == "page 1 cannot be rendered"
+
+
+def test_states_cannot_be_changed_in_place() -> None:
+    state = JobState.new(1, AnalyzeOptions())
+    with pytest.raises(pydantic.ValidationError):
+        state.status = "running"  # type: ignore[misc]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from serve_app.core.errors import InvalidInput
-from serve_app.core.layout import LABELS, check_page_image, iou_matrix, matched_fraction, to_regions
+from serve_app.core.layout import LABELS, check_page_image, to_regions
 
 
 def test_to_regions_filters_orders_and_converts() -> None:
@@ -50,22 +50,6 @@ def test_empty_and_degenerate_detections() -> None:
 
 def test_labels_are_publaynet_order() -> None:
     assert LABELS == ("text", "title", "list", "table", "figure")
-
-
-def test_iou_matrix() -> None:
-    ious = iou_matrix(
-        np.array([[0, 0, 10, 10]]), np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
-    )
-    np.testing.assert_allclose(ious, [[1.0, 50 / 150, 0.0]])
-
-
-def test_matched_fraction_needs_label_and_iou_one_to_one() -> None:
-    truth = [("text", (0, 0, 10, 10)), ("text", (0, 20, 10, 30)), ("title", (0, 40, 10, 45))]
-    predicted = [("text", (0, 0, 10, 10)), ("text", (0, 1, 10, 11)), ("list", (0, 40, 10, 45))]
-    # Two predictions overlap the first text box, each matches at most one box; the title's label is wrong.
-    assert matched_fraction(truth, predicted) == pytest.approx(1 / 3)
-    assert matched_fraction(truth, [(lab, box) for lab, box in truth]) == 1.0
-    assert matched_fraction([], predicted) == 1.0
 
 
 def test_check_page_image() -> None:

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from serve_app.core.errors import InvalidInput
-from serve_app.launch import DEFAULT_CONFIG, load_config
+from serve_app.core.errors import ConfigError
 from serve_app.settings import (
+    DEFAULT_NUM_CPUS,
     DEPLOYMENT_CONFIGS,
     AppArgs,
     ClustererConfig,
@@ -15,29 +15,24 @@ from serve_app.settings import (
     IngressConfig,
     parse_settings,
 )
-
-
-def test_defaults_are_valid() -> None:
-    assert EmbedderConfig().max_batch_size >= 1
-    assert ClustererConfig().distance_threshold == 0.8
-    assert IngressConfig().max_sentences == 10_000
+from tools.launch import DEFAULT_CONFIG, load_config
 
 
 def test_unknown_key_is_named_in_the_error() -> None:
-    with pytest.raises(InvalidInput, match="Embedder user_config: max_batch_sise: Extra inputs"):
+    with pytest.raises(ConfigError, match="Embedder user_config: max_batch_sise: Extra inputs"):
         parse_settings(EmbedderConfig, {"max_batch_sise": 8}, where="Embedder user_config")
 
 
 def test_bad_value_is_rejected() -> None:
-    with pytest.raises(InvalidInput, match="linkage"):
+    with pytest.raises(ConfigError, match="linkage"):
         parse_settings(ClustererConfig, {"linkage": "centroid"}, where="Clusterer user_config")
-    with pytest.raises(InvalidInput, match="max_sentences"):
+    with pytest.raises(ConfigError, match="max_sentences"):
         parse_settings(IngressConfig, {"max_sentences": 0}, where="Ingress user_config")
 
 
 def test_app_args_reject_typos() -> None:
     assert parse_settings(AppArgs, None, where="args") == AppArgs()
-    with pytest.raises(InvalidInput, match="embeder_model_path"):
+    with pytest.raises(ConfigError, match="embeder_model_path"):
         parse_settings(AppArgs, {"embeder_model_path": "/x"}, where="args")
 
 
@@ -66,9 +61,25 @@ def test_typo_in_serve_yaml_user_config_fails_loading(tmp_path: Path) -> None:
     raw["applications"][0]["deployments"][1]["user_config"]["max_batch_sise"] = 8
     bad = tmp_path / "serve.yaml"
     bad.write_text(yaml.safe_dump(raw))
-    with pytest.raises(InvalidInput, match="max_batch_sise"):
+    with pytest.raises(ConfigError, match="max_batch_sise"):
         load_config(bad)
 
 
 def test_port_override() -> None:
     assert load_config(DEFAULT_CONFIG, port=8765).http_options.port == 8765
+
+
+def test_serve_yaml_restates_the_defaults_of_settings() -> None:
+    """settings.py is the one home of defaults; configs/serve.yaml spells them out for operators and
+    must not drift from them (resources included: `serve run serve_app.app:build_app` uses the defaults)."""
+    (app,) = load_config(DEFAULT_CONFIG).applications
+    for dep in app.deployments:
+        assert dep.ray_actor_options.num_cpus == DEFAULT_NUM_CPUS[dep.name], dep.name
+        assert isinstance(dep.user_config, dict), dep.name
+        defaults = DEPLOYMENT_CONFIGS[dep.name]().model_dump()
+        assert dep.user_config == {k: defaults[k] for k in dep.user_config}, dep.name
+
+
+def test_default_resources_fit_a_two_core_machine() -> None:
+    assert set(DEFAULT_NUM_CPUS) == set(DEPLOYMENT_CONFIGS)
+    assert sum(DEFAULT_NUM_CPUS.values()) <= 2.0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import pymupdf
 import pytest
 
+from serve_app.core.layout import LABELS
 from serve_app.training import synth
 
 SEED = 3
@@ -68,7 +71,7 @@ def test_different_seed_gives_different_annotations(dataset: Path, tmp_path: Pat
 
 
 def test_coco_structure(coco: dict[str, Any]) -> None:
-    assert [(c["id"], c["name"]) for c in coco["categories"]] == list(enumerate(synth.CATEGORIES, start=1))
+    assert [(c["id"], c["name"]) for c in coco["categories"]] == list(enumerate(LABELS, start=1))
     assert len(coco["images"]) == DOCS * PAGES
     for img in coco["images"]:
         assert set(img) >= IMAGE_KEYS
@@ -118,7 +121,7 @@ def test_pixel_boxes_scale_with_dpi(tmp_path: Path) -> None:
 
 def test_every_category_appears(coco: dict[str, Any]) -> None:
     counts = Counter(ann["category_id"] for ann in coco["annotations"])
-    assert set(counts) == set(range(1, len(synth.CATEGORIES) + 1))
+    assert set(counts) == set(range(1, len(LABELS) + 1))
 
 
 def test_pdfs_open_with_right_page_count_and_pngs_match(dataset: Path, coco: dict[str, Any]) -> None:
@@ -133,7 +136,7 @@ def test_pdfs_open_with_right_page_count_and_pngs_match(dataset: Path, coco: dic
 
 def test_text_boxes_contain_text_layer_words(dataset: Path, coco: dict[str, Any]) -> None:
     anns = _anns_by_image(coco)
-    textual = {synth.CATEGORIES.index(n) + 1 for n in ("text", "title", "list")}
+    textual = {LABELS.index(n) + 1 for n in ("text", "title", "list")}
     docs: dict[str, pymupdf.Document] = {}
     try:
         for img in coco["images"]:
@@ -196,3 +199,13 @@ def test_cli_writes_dataset(tmp_path: Path) -> None:
     data = json.loads((out / "annotations.json").read_text())
     assert len(data["images"]) == 2
     assert (out / data["images"][0]["file_name"]).is_file()
+
+
+def test_package_runs_as_a_module() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "serve_app.training.synth", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "--out" in done.stdout

@@ -1,9 +1,11 @@
-"""Weights as numpy arrays and modules bound to them (serve_app.core.weights): the logic under sharing."""
+"""Weights as numpy arrays and modules bound to them (serve_app.models.weights): the logic under sharing."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -11,18 +13,11 @@ import pytest
 import torch
 from PIL import Image
 
-from serve_app.core.embedding import encode, load_sentence_model, model_files
-from serve_app.core.weights import (
-    arrays_digest,
-    arrays_nbytes,
-    bind_arrays,
-    files_key,
-    map_every_page,
-    module_arrays,
-    shared_memory_fraction,
-)
+from serve_app.models.embedding import encode, load_sentence_model, model_files
+from serve_app.models.layout import LayoutPredictor, weight_files
+from serve_app.models.weights import arrays_nbytes, bind_arrays, files_key, map_every_page, module_arrays
+from serve_app.runtime.process import shared_memory_fraction
 from serve_app.training import synth
-from serve_app.training.predictor import LayoutPredictor, weight_files
 from tests.examples import NINE_TITLES
 
 pytestmark = pytest.mark.filterwarnings("ignore:torch.meshgrid:UserWarning")
@@ -41,6 +36,16 @@ class Tied(torch.nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.out(self.norm(self.embed(ids) + self.offsets))
+
+
+def arrays_digest(arrays: Mapping[str, np.ndarray]) -> str:
+    """A content hash of names, dtypes, shapes and bytes: the tests' proof that weights never change."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{array.dtype}:{array.shape};".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def read_only_copies(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -101,10 +106,10 @@ def test_module_built_on_meta_is_complete_after_binding() -> None:
 
 
 def test_every_page_can_be_mapped_for_any_shape() -> None:
-    arrays = {**module_arrays(Tied()), "empty": np.zeros((0, 3), dtype=np.float32)}
+    arrays = read_only_copies({**module_arrays(Tied()), "empty": np.zeros((0, 3), dtype=np.float32)})
     assert arrays["norm.num_batches_tracked"].ndim == 0
     before = arrays_digest(arrays)
-    map_every_page(read_only_copies(arrays))  # reads only: read-only arrays are fine
+    map_every_page(arrays)  # reads only: read-only arrays are fine
     assert arrays_digest(arrays) == before
 
 

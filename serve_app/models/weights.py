@@ -1,7 +1,7 @@
 """A PyTorch module's weights as plain numpy arrays, and a module rebuilt on top of such arrays (no Ray).
 
 This is what lets every replica on a node share one copy of a model: the arrays live once in the Ray
-object store (see ``serve_app.deployments.shared_weights``), each replica maps them read-only and binds
+object store (see ``serve_app.runtime.shared_weights``), each replica maps them read-only and binds
 them as its module's parameters and buffers with ``torch.from_numpy`` (no copy).
 
 The bound tensors point into read-only shared memory: only inference (``torch.inference_mode``) may
@@ -10,9 +10,6 @@ run on such a module. Nothing in this app trains or edits weights in a replica.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
 import hashlib
 import warnings
 from collections.abc import Iterable, Mapping
@@ -33,6 +30,17 @@ def _tensors(module: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
         *module.named_parameters(remove_duplicate=False),
         *module.named_buffers(remove_duplicate=False),
     ]
+
+
+def distinct_tensors(module: torch.nn.Module) -> list[torch.Tensor]:
+    """Every parameter and buffer once, however many names it has (tied weights)."""
+    seen: set[int] = set()
+    out = []
+    for _, tensor in _tensors(module):
+        if id(tensor) not in seen:
+            seen.add(id(tensor))
+            out.append(tensor)
+    return out
 
 
 def module_arrays(module: torch.nn.Module) -> WeightArrays:
@@ -125,16 +133,6 @@ def arrays_nbytes(arrays: Mapping[str, np.ndarray]) -> int:
     return sum(int(a.nbytes) for a in arrays.values())
 
 
-def arrays_digest(arrays: Mapping[str, np.ndarray]) -> str:
-    """A content hash of names, dtypes, shapes and bytes (tests use it to see that weights never change)."""
-    digest = hashlib.blake2b(digest_size=16)
-    for name in sorted(arrays):
-        array = np.ascontiguousarray(arrays[name])
-        digest.update(f"{name}:{array.dtype}:{array.shape};".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
-
-
 def files_key(paths: Iterable[Path]) -> str:
     """A short key for a model stored in these files: path, size and modification time of each.
 
@@ -146,39 +144,3 @@ def files_key(paths: Iterable[Path]) -> str:
         stat = path.stat()
         digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns};".encode())
     return digest.hexdigest()
-
-
-def shared_memory_fraction(module: torch.nn.Module, maps_file: Path = Path("/proc/self/maps")) -> float:
-    """Fraction of the module's weight bytes that lie in shared memory mappings of this process
-    (``rw-s``: the object store). Private memory and private file mappings count as not shared.
-    Returns 0.0 where ``/proc`` is not available."""
-    if not maps_file.exists():
-        return 0.0
-    shared: list[tuple[int, int]] = []
-    for line in maps_file.read_text().splitlines():
-        fields = line.split()
-        if len(fields) >= 2 and fields[1].endswith("s"):
-            start, end = (int(x, 16) for x in fields[0].split("-"))
-            shared.append((start, end))
-    total = inside = 0
-    seen: set[int] = set()
-    for _, tensor in _tensors(module):
-        if id(tensor) in seen:
-            continue
-        seen.add(id(tensor))
-        size = tensor.numel() * tensor.element_size()
-        address = tensor.data_ptr()
-        total += size
-        if any(start <= address and address + size <= end for start, end in shared):
-            inside += size
-    return inside / total if total else 0.0
-
-
-def release_freed_memory() -> None:
-    """Return freed heap pages to the OS (glibc ``malloc_trim``), so a module's released private
-    weights stop counting in the process's memory. A no-op where glibc is not the C library."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(name).malloc_trim(0)

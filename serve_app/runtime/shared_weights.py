@@ -6,7 +6,7 @@ publishes the arrays: it writes them to a scratch file on the node, and the hold
 and puts the arrays into the object store (so the holder owns the object and the publishing replica
 never maps a second, transient copy; the holder needs numpy, not torch). Every replica (the first
 included) then maps the object read-only from the node's shared memory and binds the arrays as its
-module's weights (``serve_app.core.weights``), so the node holds the weights once however many
+module's weights (``serve_app.models.weights``), so the node holds the weights once however many
 replicas it runs.
 
 Holders are named ``<kind>:<key>:<node id>`` in the ``serve_app_weights`` namespace and detached, so
@@ -32,16 +32,10 @@ import numpy as np
 import ray
 from ray.exceptions import ObjectLostError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_attempt
 
-from serve_app.core.weights import (
-    WeightArrays,
-    arrays_nbytes,
-    bind_arrays,
-    map_every_page,
-    module_arrays,
-    release_freed_memory,
-    shared_memory_fraction,
-)
+from serve_app.models.weights import WeightArrays, arrays_nbytes, bind_arrays, map_every_page, module_arrays
+from serve_app.runtime.process import release_freed_memory, shared_memory_fraction
 
 if TYPE_CHECKING:
     import torch
@@ -163,15 +157,15 @@ def _holder(kind: str, key: str) -> tuple[str, ActorHandle]:
 def _with_holder(kind: str, key: str, call: Callable[[str, ActorHandle], Any]) -> Any:
     # A holder can exit (idle) between our lookup and our call, or before we read its object (which
     # then dies with it, as its owner); the next attempt creates a new holder.
-    for attempt in range(1, _ATTEMPTS + 1):
-        name, holder = _holder(kind, key)
-        try:
-            return call(name, holder)
-        except (RayActorError, ObjectLostError):
-            if attempt == _ATTEMPTS:
-                raise
-            logger.warning("weights holder %s went away; retrying (%d/%d)", name, attempt, _ATTEMPTS)
-    raise AssertionError("unreachable")
+    for attempt in Retrying(
+        retry=retry_if_exception_type((RayActorError, ObjectLostError)),
+        stop=stop_after_attempt(_ATTEMPTS),
+        before_sleep=before_sleep_log(logger, logging.WARNING),
+        reraise=True,
+    ):
+        with attempt:
+            return call(*_holder(kind, key))
+    raise AssertionError("tenacity either returns or re-raises")
 
 
 def published_weights(kind: str, key: str) -> SharedWeights | None:

@@ -1,4 +1,8 @@
-"""Inference with the layout detector: build the detectron2 model once, load fp16 weights, predict pages."""
+"""The layout detector: build the detectron2 model once, load its weights, predict pages (no Ray).
+
+Used by the Detector deployment and by training/evaluation alike; training-only code (export, metrics)
+lives in ``serve_app.training``.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +24,11 @@ CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model_fp16.pth"
 
 
-def _import_detectron2() -> Any:
+def import_detectron2() -> Any:
+    """``detectron2.modeling``, or ``ModelUnavailable`` saying how to install detectron2."""
     try:
         import detectron2.modeling
-    except Exception as exc:
+    except (ImportError, OSError) as exc:
         raise ModelUnavailable(
             f"detectron2 is not importable ({type(exc).__name__}: {exc}); "
             "install it with scripts/install_detectron2.sh"
@@ -33,7 +38,7 @@ def _import_detectron2() -> Any:
 
 def load_cfg(model_dir: Path) -> CfgNode:
     """Read ``config.yaml`` from an exported model directory."""
-    _import_detectron2()
+    import_detectron2()
     from detectron2.config import get_cfg
 
     path = Path(model_dir) / CONFIG_FILE
@@ -56,38 +61,13 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
-def fp16_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The model's state dict with floating-point tensors stored in half precision."""
-    return {
-        k: (v.detach().half() if v.is_floating_point() else v.detach()).clone()
-        for k, v in model.state_dict().items()
-    }
-
-
-def export_model(model: torch.nn.Module, cfg: CfgNode, out_dir: Path) -> Path:
-    """Write ``model_fp16.pth`` and ``config.yaml`` into ``out_dir``; return the directory."""
-    import torch
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(fp16_state_dict(model), out_dir / WEIGHTS_FILE)
-    export_cfg = cfg.clone()
-    export_cfg.defrost()
-    export_cfg.MODEL.WEIGHTS = ""
-    export_cfg.DATASETS.TRAIN = ()
-    export_cfg.DATASETS.TEST = ()
-    export_cfg.OUTPUT_DIR = ""
-    (out_dir / CONFIG_FILE).write_text(export_cfg.dump(), encoding="utf-8")
-    return out_dir
-
-
 class LayoutPredictor:
     """A layout detector held in memory: ``predict`` maps an RGB page image to boxes, scores and class ids.
 
     With ``cfg`` given the model is built from it (random weights unless ``MODEL.WEIGHTS`` names a
     checkpoint); otherwise ``config.yaml`` and ``model_fp16.pth`` are read from ``model_dir``
     (default ``models/layout_detector``). With ``weights`` given (every parameter and buffer, as
-    ``serve_app.core.weights.module_arrays`` exports them), the model is built on the ``meta`` device
+    ``serve_app.models.weights.module_arrays`` exports them), the model is built on the ``meta`` device
     and bound to those arrays without a copy; the weights file is not read.
     """
 
@@ -101,7 +81,7 @@ class LayoutPredictor:
     ):
         import torch
 
-        modeling = _import_detectron2()
+        modeling = import_detectron2()
         torch.set_num_threads(num_threads)
         self.num_threads = num_threads
         state: dict[str, torch.Tensor] | None = None
@@ -124,9 +104,12 @@ class LayoutPredictor:
 
             DetectionCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
         self.model.eval()
-        self.min_size = int(cfg.INPUT.MIN_SIZE_TEST)
-        self.max_size = int(cfg.INPUT.MAX_SIZE_TEST)
         self.input_format = str(cfg.INPUT.FORMAT)
+        # Built once, as detectron2's DefaultPredictor does.
+        from detectron2.data import transforms as T
+
+        min_size = int(cfg.INPUT.MIN_SIZE_TEST)
+        self.aug = T.ResizeShortestEdge([min_size, min_size], int(cfg.INPUT.MAX_SIZE_TEST))
 
     def predict(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Detect regions on an H x W x 3 uint8 RGB image.
@@ -135,16 +118,13 @@ class LayoutPredictor:
         (N int64, indices into ``LABELS``), best score first.
         """
         import torch
-        from detectron2.data import transforms as T
 
         image = _check_image(image)
         height, width = image.shape[:2]
         if self.input_format == "BGR":
             image = image[:, :, ::-1]
-        resize = T.ResizeShortestEdge([self.min_size, self.min_size], self.max_size)
-        resized = resize.get_transform(image).apply_image(image)
+        resized = self.aug.get_transform(image).apply_image(image)
         tensor = torch.as_tensor(np.ascontiguousarray(resized.transpose(2, 0, 1)), dtype=torch.float32)
-        torch.set_num_threads(self.num_threads)
         with torch.inference_mode():
             instances = self.model([{"image": tensor, "height": height, "width": width}])[0]["instances"]
         boxes = instances.pred_boxes.tensor.numpy().astype(np.float32).reshape(-1, 4)
@@ -155,7 +135,7 @@ class LayoutPredictor:
 
 
 def weight_files(model_dir: Path | None = None) -> list[Path]:
-    """The files a shipped model is loaded from (``serve_app.core.weights.files_key`` keys on them)."""
+    """The files a shipped model is loaded from (``serve_app.models.weights.files_key`` keys on them)."""
     model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
     return [model_dir / CONFIG_FILE, model_dir / WEIGHTS_FILE]
 
@@ -164,7 +144,7 @@ def _build_on_weights(modeling: Any, cfg: CfgNode, weights: Mapping[str, np.ndar
     """Build the architecture without allocating its tensors, then bind ``weights`` (zero-copy)."""
     import torch
 
-    from serve_app.core.weights import bind_arrays
+    from serve_app.models.weights import bind_arrays
 
     meta_cfg = cfg.clone()
     meta_cfg.defrost()

@@ -26,7 +26,7 @@ def default_model_path() -> Path:
 
 
 def model_files(model_path: str | Path | None = None) -> list[Path]:
-    """Every file of a sentence-transformers model directory (``serve_app.core.weights.files_key``)."""
+    """Every file of a sentence-transformers model directory (``serve_app.models.weights.files_key``)."""
     path = Path(model_path) if model_path is not None else default_model_path()
     return sorted(p for p in path.rglob("*") if p.is_file())
 

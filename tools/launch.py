@@ -1,12 +1,14 @@
 """Start Serve and deploy a Serve config file from Python, the way ``serve run CONFIG`` does.
 
-Used by the app tests and the benchmarks so they exercise ``configs/serve.yaml`` itself.
+Used by the app tests and the benchmarks so they exercise ``configs/serve.yaml`` itself. There is no
+public "deploy this ServeDeploySchema" API in Python: ``deploy`` calls the private
+``ray.serve._private.api.serve_start`` and ``client.deploy_apps``, exactly what Ray's own ``serve run``
+CLI does. That is pin-sensitive: check it when upgrading Ray (requirements.lock pins it).
 """
 
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,12 @@ from ray.serve._private import api as serve_private_api
 from ray.serve.config import gRPCOptions
 from ray.serve.schema import ServeDeploySchema
 
+from serve_app.core.errors import ConfigError
 from serve_app.settings import DEPLOYMENT_CONFIGS, parse_settings
+from tools.wait import wait_until
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "serve.yaml"
+APP_NAME = "serve_app"  # the application name in configs/serve.yaml (and serve_app.client.APP_NAME)
 
 
 def free_port() -> int:
@@ -61,7 +66,7 @@ def check_user_configs(config: ServeDeploySchema) -> None:
         for dep in app.deployments:
             model = DEPLOYMENT_CONFIGS.get(dep.name)
             if model is None:
-                raise ValueError(
+                raise ConfigError(
                     f"unknown deployment {dep.name!r} in {app.name}; known: {sorted(DEPLOYMENT_CONFIGS)}"
                 )
             user_config = dep.user_config if isinstance(dep.user_config, dict) else None
@@ -80,18 +85,24 @@ def deploy(config: ServeDeploySchema, *, timeout_s: float = 300.0) -> None:
 
 
 def wait_running(app_names: list[str], *, timeout_s: float) -> None:
-    """Poll ``serve.status()`` until every app is RUNNING; raise with Serve's message if one fails."""
-    deadline = time.monotonic() + timeout_s
-    while True:
+    """Wait until every app is RUNNING; raise with Serve's message if one fails to deploy.
+
+    UNHEALTHY may be transient (a replica crashed and is being replaced): it is waited out.
+    """
+
+    def states() -> dict[str, str]:
         apps = serve.status().applications
-        states = {name: apps[name].status if name in apps else "NOT_STARTED" for name in app_names}
-        failed = [n for n, s in states.items() if s == "DEPLOY_FAILED"]
+        found: dict[str, str] = {n: apps[n].status if n in apps else "NOT_STARTED" for n in app_names}
+        failed = [n for n, s in found.items() if s == "DEPLOY_FAILED"]
         if failed:
             raise RuntimeError(f"deploy failed: {apps[failed[0]].message}")
-        if all(s == "RUNNING" for s in states.values()):
-            return
-        if time.monotonic() > deadline:
-            # UNHEALTHY may be transient (a replica crashed and is being replaced): wait it out.
-            messages = {n: apps[n].message for n in states if n in apps and apps[n].message}
-            raise TimeoutError(f"apps not RUNNING after {timeout_s:.0f}s: {states} {messages}")
-        time.sleep(0.5)
+        return found
+
+    def describe() -> str:
+        apps = serve.status().applications
+        messages = {n: apps[n].message for n in app_names if n in apps and apps[n].message}
+        return f"apps not RUNNING: {states()} {messages}"
+
+    wait_until(
+        lambda: all(s == "RUNNING" for s in states().values()), timeout_s, interval_s=0.5, message=describe
+    )

@@ -1,0 +1,144 @@
+"""PDF analyses as data: the options a caller gives and the results they get back (no Ray).
+
+The same models answer ``POST /v1/detect``, make up a job's result, and travel through the handles of
+``client.analyze_pdf``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from serve_app.core.clustering import Clustering
+from serve_app.core.errors import InvalidInput
+from serve_app.core.layout import Region
+from serve_app.core.pdf import PageInfo, Word, text_in_box
+from serve_app.core.schemas import describe_errors
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AnalyzeOptions(_Model):
+    """How to analyse a PDF (query parameters of /v1/detect and /v1/jobs, arguments of the client)."""
+
+    # Lax types on purpose: query strings arrive as text ("150", "true"), and pydantic parses them.
+    dpi: int = Field(
+        default=72, ge=36, le=300, description="Rendering resolution; the model sees pages at 448 px."
+    )
+    score_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Drop regions below this score (server default if null)."
+    )
+    cluster: bool = Field(
+        default=False, description="Also embed every region's text and group similar regions."
+    )
+
+
+class RegionResult(_Model):
+    """A layout region: box in PDF points (x0, y0, x1, y1; origin top-left) and the text inside it."""
+
+    label: str
+    score: float
+    box: tuple[float, float, float, float]
+    text: str
+
+
+class PageResult(_Model):
+    """One page: 1-based number, size in points, regions top to bottom."""
+
+    number: int
+    width: float
+    height: float
+    regions: list[RegionResult]
+
+
+class RegionRef(_Model):
+    """A region by page number and position in that page's ``regions``."""
+
+    page: int
+    region: int
+    text: str
+
+
+class RegionCluster(_Model):
+    size: int
+    representative: RegionRef
+    members: list[RegionRef]
+
+
+class RegionClusters(_Model):
+    """Regions whose texts mean similar things, across the whole document."""
+
+    clusters: list[RegionCluster]
+    unclustered: list[RegionRef]
+
+
+class AnalyzeResult(_Model):
+    """The answer of /v1/detect and the result of a job."""
+
+    page_count: int
+    pages: list[PageResult]
+    clusters: RegionClusters | None = None
+
+
+def page_result(info: PageInfo, regions: Sequence[Region], words: Sequence[Word]) -> PageResult:
+    """Attach the text layer's words to the detected regions of one page."""
+    return PageResult(
+        number=info.number,
+        width=info.width_pt,
+        height=info.height_pt,
+        regions=[
+            RegionResult(
+                label=r.label,
+                score=round(r.score, 4),
+                box=(
+                    round(r.box_pt[0], 2),
+                    round(r.box_pt[1], 2),
+                    round(r.box_pt[2], 2),
+                    round(r.box_pt[3], 2),
+                ),
+                text=text_in_box(words, r.box_pt),
+            )
+            for r in regions
+        ],
+    )
+
+
+def region_texts(pages: Sequence[PageResult], *, max_chars: int) -> list[RegionRef]:
+    """Regions with text, in document order, texts cut to ``max_chars`` (what gets embedded)."""
+    refs = []
+    for page in pages:
+        for i, region in enumerate(page.regions):
+            text = " ".join(region.text.split())
+            if text:
+                refs.append(RegionRef(page=page.number, region=i, text=text[:max_chars]))
+    return refs
+
+
+def region_clusters(refs: Sequence[RegionRef], clustering: Clustering) -> RegionClusters:
+    """Map a clustering of ``refs`` (row indices) back to regions."""
+    return RegionClusters(
+        clusters=[
+            RegionCluster(
+                size=len(c.members),
+                representative=refs[c.representative],
+                members=[refs[i] for i in c.members],
+            )
+            for c in clustering.clusters
+        ],
+        unclustered=[refs[i] for i in clustering.unclustered],
+    )
+
+
+def parse_options(params: Mapping[str, str]) -> AnalyzeOptions:
+    """Options from URL query parameters (strings, as the ingress receives them); unknown names or bad
+    values raise ``InvalidInput`` with the message the ingress answers with."""
+    try:
+        return AnalyzeOptions.model_validate(dict(params))
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("query", *e["loc"])} for e in exc.errors()]
+        raise InvalidInput(
+            "invalid query parameters: " + describe_errors(errors, known=list(AnalyzeOptions.model_fields))
+        ) from None

@@ -1,0 +1,429 @@
+"""JobRunner: turns PDFs into per-page layout results, synchronously or as persisted jobs.
+
+Holds no model. Pages are rendered by Ray tasks (``serve_app.runtime.tasks``), go into the object store
+once, and reach Detector replicas by reference; at most ``max_pages_in_flight`` pages of a document
+are alive at a time.
+
+A fresh job writes each artefact once (``serve_app.core.job_keys``) and reads none of its own output:
+the runner keeps the PDF (in the object store), the page list and this run's page results in memory,
+and answers ``status`` for the jobs it runs from memory. Only a resumed job (its runner died) reads back
+what the earlier run stored: the input, the page list and the pages already done, which it does not redo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import ray
+from pydantic import TypeAdapter
+from ray import serve
+from ray.serve import metrics
+from ray.serve.handle import DeploymentHandle
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from serve_app.core import job_keys as keys
+from serve_app.core.analysis import (
+    AnalyzeOptions,
+    AnalyzeResult,
+    PageResult,
+    RegionClusters,
+    page_result,
+    region_clusters,
+    region_texts,
+)
+from serve_app.core.errors import JobFailed, JobNotFinished, LimitExceeded, NotFound, ServeAppError
+from serve_app.core.jobs import JobState
+from serve_app.core.layout import Region
+from serve_app.core.pdf import PageInfo
+from serve_app.core.storage import Store, get_json, open_store, put_json
+from serve_app.runtime.ray_errors import RETRYABLE, root_cause
+from serve_app.runtime.tasks import PdfRef, annotate_task, inspect_task, render_task
+from serve_app.settings import DEFAULT_NUM_CPUS, JobRunnerConfig, parse_settings
+from serve_app.types import PageImage
+
+logger = logging.getLogger("ray.serve")
+
+T = TypeVar("T")
+PageDone = Callable[[PageResult, list[Region], ray.ObjectRef], Awaitable[None]]
+PAGE_LIST = TypeAdapter(list[PageInfo])
+
+MAX_CLUSTER_REGIONS = 10_000
+MAX_REGION_CHARS = 2_000
+
+
+@dataclass
+class _Job:
+    """A job this runner holds: its latest state and, for a fresh job, what it already has in memory."""
+
+    state: JobState
+    pdf: ray.ObjectRef[bytes] | None = None  # None: a resumed job reads its input from the store
+    pages: list[PageInfo] | None = None
+    results: dict[int, PageResult] = field(default_factory=dict)
+
+
+@serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": DEFAULT_NUM_CPUS["JobRunner"]})
+class JobRunner:
+    """Runs PDF analyses: ``detect`` answers at once, ``submit`` starts a job persisted in the store."""
+
+    def __init__(
+        self, detector: DeploymentHandle, embedder: DeploymentHandle, clusterer: DeploymentHandle
+    ) -> None:
+        self._detector = detector
+        self._embedder = embedder
+        self._clusterer = clusterer
+        # Defaults and the environment (SERVE_APP_STORE_URL) are enough to run: Serve calls reconfigure
+        # only when the deployment has a user_config.
+        self._config = JobRunnerConfig()
+        self._store: Store = open_store(self._config.store_url)
+        self._sync_slots = asyncio.Semaphore(self._config.max_pages_in_flight)
+        self._jobs: dict[str, _Job] = {}  # queued and running here; finished ones live in the store only
+        self._pending: deque[str] = deque()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._resumed: asyncio.Task[None] | None = None
+        # Pages of synchronous analyses alive now, and the most there ever were (reported by ready()).
+        self._sync_pages = 0
+        self._sync_pages_peak = 0
+        self._page_seconds = metrics.Histogram(
+            "serve_app_pipeline_page_seconds",
+            description="Render + detect + text time per page, end to end inside the runner.",
+            boundaries=[0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0],
+        )
+        self._pages = metrics.Counter("serve_app_pipeline_pages", description="Pages analysed.")
+        self._job_outcomes = metrics.Counter(
+            "serve_app_jobs_finished", description="Jobs finished, by status.", tag_keys=("status",)
+        )
+
+    async def reconfigure(self, config: dict[str, Any]) -> None:
+        """Apply ``user_config`` (a new store is used by jobs that start from now on)."""
+        self._config = parse_settings(JobRunnerConfig, config, where="JobRunner user_config")
+        self._sync_slots = asyncio.Semaphore(self._config.max_pages_in_flight)
+        self._store = open_store(self._config.store_url)
+        await self._resume_once()
+        self._launch()
+
+    async def check_health(self) -> None:
+        """Serve's periodic health check; the first one resumes unfinished jobs when no reconfigure ran."""
+        await self._resume_once()
+
+    async def ready(self) -> dict[str, Any]:
+        await self._resume_once()
+        return {
+            "store": self._store.url,
+            "running": len(self._running),
+            "queued": len(self._pending),
+            "max_pages_in_flight": self._config.max_pages_in_flight,
+            "sync_pages_in_flight_peak": self._sync_pages_peak,
+        }
+
+    # ---- synchronous analysis ---------------------------------------------------------------------
+
+    async def detect(self, pdf: bytes, options: AnalyzeOptions) -> AnalyzeResult:
+        """Analyse a short PDF now (at most ``max_sync_pages`` pages); nothing is stored."""
+        return await self._analyze(pdf, options, max_pages=self._config.max_sync_pages, hint=True)
+
+    async def analyze(self, pdf: bytes, options: AnalyzeOptions) -> AnalyzeResult:
+        """Like ``detect`` for documents up to ``max_job_pages`` (for Python callers that can wait)."""
+        return await self._analyze(pdf, options, max_pages=self._config.max_job_pages, hint=False)
+
+    async def _analyze(
+        self, pdf: bytes, options: AnalyzeOptions, *, max_pages: int, hint: bool
+    ) -> AnalyzeResult:
+        pdf_ref = ray.put(pdf)
+        try:
+            pages = await self._inspect(pdf_ref, options, max_pages=max_pages)
+        except LimitExceeded as exc:
+            if hint and "pages" in exc.message:
+                raise LimitExceeded(f"{exc.message}; submit long documents to /v1/jobs") from None
+            raise
+        # Synchronous analyses share one bound, so many concurrent uploads cannot fill the object store.
+        results = await self._run_pages(pdf_ref, pages, options, on_page=None, in_flight=self._sync_slots)
+        return await self._assemble(results, options)
+
+    # ---- jobs ---------------------------------------------------------------------------------------
+
+    async def submit(self, pdf: bytes, options: AnalyzeOptions, filename: str | None = None) -> JobState:
+        """Validate the PDF, persist it with its page list and a queued state, and start the job when a
+        slot is free."""
+        await self._resume_once()
+        pdf_ref = ray.put(pdf)
+        pages = await self._inspect(pdf_ref, options, max_pages=self._config.max_job_pages)
+        state = JobState.new(len(pages), options, filename=filename)
+        store = self._store
+        await self._io(store.put, keys.input_key(state.id), pdf, content_type="application/pdf")
+        await self._io(store.put, keys.pages_key(state.id), PAGE_LIST.dump_json(pages))
+        await self._save(store, state)
+        await self._io(store.put, keys.active_key(state.id), b"")
+        self._jobs[state.id] = _Job(state=state, pdf=pdf_ref, pages=pages)
+        self._pending.append(state.id)
+        self._launch()
+        logger.info("job %s queued: %d pages, %s", state.id, len(pages), options.model_dump())
+        return state
+
+    async def status(self, job_id: str) -> JobState:
+        job = self._jobs.get(job_id)
+        return job.state if job is not None else await self._load(self._store, job_id)
+
+    async def result(self, job_id: str) -> bytes:
+        """The result JSON of a succeeded job, as stored."""
+        state = await self.status(job_id)
+        if state.status == "failed":
+            raise JobFailed(f"job {job_id} failed: {state.error}")
+        if state.status != "succeeded":
+            raise JobNotFinished(
+                f"job {job_id} is {state.status} ({state.pages_done}/{state.pages_total} pages); "
+                "poll GET /v1/jobs/{id} until it succeeds"
+            )
+        return await self._io(self._store.get, keys.result_key(job_id))
+
+    async def page_png(self, job_id: str, number: int) -> bytes:
+        """Page ``number`` (1-based) with its regions drawn, once that page is done."""
+        state = await self.status(job_id)
+        state.check_page_number(number)
+        try:
+            return await self._io(self._store.get, keys.page_key(job_id, number, "png"))
+        except NotFound:
+            raise JobNotFinished(
+                f"page {number} of job {job_id} is not done yet "
+                f"({state.pages_done}/{state.pages_total} pages)"
+            ) from None
+
+    async def _resume_once(self) -> None:
+        """Queue the unfinished jobs found in the store, once per runner (they were another runner's)."""
+        if self._resumed is None:
+            self._resumed = asyncio.get_running_loop().create_task(self._resume_unfinished())
+        try:
+            await asyncio.shield(self._resumed)
+        except Exception:
+            self._resumed = None  # the store was unreachable: the next call tries again
+            raise
+
+    async def _resume_unfinished(self) -> None:
+        store = self._store
+        states = []
+        for key in await self._io(store.list, keys.ACTIVE_PREFIX):
+            job_id = key.removeprefix(keys.ACTIVE_PREFIX)
+            try:
+                states.append(await self._load(store, job_id))
+            except (NotFound, ValueError) as exc:  # no state, or one that does not parse (ValidationError)
+                await self._quarantine(store, job_id, exc)
+        for state in sorted(states, key=lambda s: s.created_at):
+            if state.id in self._jobs:
+                continue
+            if state.finished:
+                await self._io(store.delete, keys.active_key(state.id))
+                continue
+            logger.info("resuming job %s (attempt %d)", state.id, state.attempts + 1)
+            self._jobs[state.id] = _Job(state=state)
+            self._pending.append(state.id)
+        self._launch()
+
+    async def _quarantine(self, store: Store, job_id: str, exc: BaseException) -> None:
+        """Move the active marker of a job that cannot be read aside, so no restart retries it again."""
+        logger.error(
+            "job %s cannot be loaded (%s); its marker moves to %s", job_id, exc, keys.QUARANTINE_PREFIX
+        )
+        await self._io(store.put, keys.quarantine_key(job_id), f"{type(exc).__name__}: {exc}".encode())
+        await self._io(store.delete, keys.ACTIVE_PREFIX + job_id)
+
+    def _launch(self) -> None:
+        while self._pending and len(self._running) < self._config.max_running_jobs:
+            job_id = self._pending.popleft()
+            task = asyncio.get_running_loop().create_task(self._run_job(job_id), name=f"job-{job_id}")
+            self._running[job_id] = task
+            task.add_done_callback(functools.partial(self._finished, job_id))
+
+    def _finished(self, job_id: str, _task: asyncio.Task[None]) -> None:
+        self._running.pop(job_id, None)
+        self._launch()
+
+    async def _run_job(self, job_id: str) -> None:
+        store = self._store  # a job keeps the store it started with, even if user_config changes it
+        job = self._jobs[job_id]
+        try:
+            try:
+                pdf_ref, pages, done = await self._prepare(store, job)
+                job.state = job.state.started(pages_done=len(done))
+                await self._save(store, job.state)
+                await self._run_job_pages(store, job, pdf_ref, [p for p in pages if p.number not in done])
+                results = [job.results.get(p.number) or done[p.number] for p in pages]
+                result = await self._assemble(results, job.state.options)
+                await self._io(put_json, store, keys.result_key(job_id), result.model_dump())
+                job.state = job.state.succeeded()
+            except asyncio.CancelledError:
+                logger.warning(
+                    "job %s interrupted (replica stopping); it resumes when a runner starts", job_id
+                )
+                raise
+            except Exception as exc:
+                job.state = job.state.failed(_reason(exc, job_id))
+            await self._save(store, job.state)
+            await self._io(store.delete, keys.active_key(job_id))
+        finally:
+            self._jobs.pop(job_id, None)
+        self._job_outcomes.inc(tags={"status": job.state.status})
+        detail = f": {job.state.error}" if job.state.error else ""
+        logger.info("job %s %s (%d pages)%s", job_id, job.state.status, job.state.pages_total, detail)
+
+    async def _prepare(
+        self, store: Store, job: _Job
+    ) -> tuple[ray.ObjectRef[bytes], list[PageInfo], dict[int, PageResult]]:
+        """The PDF, its pages and the pages done by earlier runs: from memory for a fresh job; a resumed
+        job reads them back from the store."""
+        if job.pdf is not None and job.pages is not None:
+            return job.pdf, job.pages, {}
+        job_id = job.state.id
+        pdf_ref = ray.put(await self._io(store.get, keys.input_key(job_id)))
+        try:
+            pages = PAGE_LIST.validate_json(await self._io(store.get, keys.pages_key(job_id)))
+        except NotFound:  # a job submitted before the page list was stored
+            pages = await self._inspect(pdf_ref, job.state.options, max_pages=self._config.max_job_pages)
+        done = {}
+        for number in sorted(keys.done_pages(await self._io(store.list, keys.pages_prefix(job_id)))):
+            data = await self._io(get_json, store, keys.page_key(job_id, number, "json"))
+            done[number] = PageResult.model_validate(data)
+        return pdf_ref, pages, done
+
+    async def _run_job_pages(
+        self, store: Store, job: _Job, pdf_ref: ray.ObjectRef[bytes], todo: list[PageInfo]
+    ) -> None:
+        job_id = job.state.id
+
+        async def page_done(page: PageResult, regions: list[Region], image: ray.ObjectRef) -> None:
+            boxes = [(r.label, r.score, r.box_px) for r in regions]  # the Detector's own pixel boxes
+            png = await annotate_task.options(num_cpus=self._config.render_num_cpus).remote(
+                image, boxes, nice_increment=self._config.render_nice_increment
+            )
+            await self._io(
+                store.put, keys.page_key(job_id, page.number, "png"), png, content_type="image/png"
+            )
+            # The page JSON is written last: its presence is what marks the page done for a resumed job.
+            await self._io(put_json, store, keys.page_key(job_id, page.number, "json"), page.model_dump())
+            job.results[page.number] = page
+            job.state = job.state.page_done()
+
+        in_flight = asyncio.Semaphore(self._config.max_pages_in_flight)  # per job
+        await self._run_pages(pdf_ref, todo, job.state.options, on_page=page_done, in_flight=in_flight)
+
+    # ---- the page pipeline ----------------------------------------------------------------------
+
+    async def _inspect(
+        self, pdf_ref: ray.ObjectRef[bytes], options: AnalyzeOptions, *, max_pages: int
+    ) -> list[PageInfo]:
+        pages: list[PageInfo] = await inspect_task.options(num_cpus=self._config.render_num_cpus).remote(
+            pdf_ref, dpi=options.dpi, max_pages=max_pages, max_page_pixels=self._config.max_page_pixels
+        )
+        return pages
+
+    async def _run_pages(
+        self,
+        pdf_ref: ray.ObjectRef[bytes],
+        pages: list[PageInfo],
+        options: AnalyzeOptions,
+        *,
+        on_page: PageDone | None,
+        in_flight: asyncio.Semaphore,
+    ) -> list[PageResult]:
+        """Render, detect and read the text of ``pages``; ``in_flight`` bounds the pages alive at once."""
+        render = render_task.options(num_cpus=self._config.render_num_cpus)
+        pdf = PdfRef(pdf_ref)
+        sync = in_flight is self._sync_slots
+
+        async def one(info: PageInfo) -> PageResult:
+            async with in_flight, self._counted(sync):
+                began = time.perf_counter()
+                image_ref, words_ref = render.remote(
+                    pdf, info.number - 1, dpi=options.dpi, nice_increment=self._config.render_nice_increment
+                )
+                page = PageImage(image=image_ref, points_per_pixel=72.0 / options.dpi)
+                regions = await self._detect(page, options.score_threshold)
+                result = page_result(info, regions, await words_ref)
+                if on_page is not None:
+                    await on_page(result, regions, image_ref)
+                self._page_seconds.observe(time.perf_counter() - began)
+                self._pages.inc()
+                return result
+
+        try:
+            async with asyncio.TaskGroup() as group:  # the first failing page cancels the others
+                tasks = [group.create_task(one(info)) for info in pages]
+        except ExceptionGroup as group_error:
+            raise root_cause(group_error) from None
+        return [t.result() for t in tasks]
+
+    @contextlib.asynccontextmanager
+    async def _counted(self, sync: bool) -> AsyncIterator[None]:
+        """Count a page of a synchronous analysis as alive while the block runs."""
+        if not sync:
+            yield
+            return
+        self._sync_pages += 1
+        self._sync_pages_peak = max(self._sync_pages_peak, self._sync_pages)
+        try:
+            yield
+        finally:
+            self._sync_pages -= 1
+
+    async def _detect(self, page: PageImage, score_threshold: float | None) -> list[Region]:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(RETRYABLE),
+            stop=stop_after_delay(self._config.detect_retry_s),
+            wait=wait_exponential(multiplier=0.5, max=5.0),
+            reraise=True,
+        ):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    number = attempt.retry_state.attempt_number
+                    logger.warning("retrying a page on another Detector replica (attempt %d)", number)
+                regions: list[Region] = await self._detector.detect.remote(
+                    page, score_threshold=score_threshold
+                )
+        return regions
+
+    async def _assemble(self, pages: list[PageResult], options: AnalyzeOptions) -> AnalyzeResult:
+        clusters = None
+        if options.cluster:
+            refs = region_texts(pages, max_chars=MAX_REGION_CHARS)
+            if len(refs) > MAX_CLUSTER_REGIONS:
+                raise LimitExceeded(
+                    f"{len(refs)} regions with text are too many to cluster (limit {MAX_CLUSTER_REGIONS}); "
+                    "analyse without cluster=true"
+                )
+            if refs:
+                embeddings = self._embedder.embed.remote([r.text for r in refs])
+                clustering = await self._clusterer.cluster.remote(embeddings)
+                clusters = region_clusters(refs, clustering)
+            else:
+                clusters = RegionClusters(clusters=[], unclustered=[])
+        return AnalyzeResult(page_count=len(pages), pages=pages, clusters=clusters)
+
+    # ---- store access (boto3 is blocking: keep it off the event loop) ------------------------------
+
+    async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def _load(self, store: Store, job_id: str) -> JobState:
+        key = keys.state_key(job_id)  # raises NotFound for anything that is not a job id
+        try:
+            data = await self._io(get_json, store, key)
+        except NotFound:
+            raise NotFound(f"no job {job_id} in {store.url}") from None
+        return JobState.model_validate(data)
+
+    async def _save(self, store: Store, state: JobState) -> None:
+        await self._io(put_json, store, keys.state_key(state.id), state.model_dump(mode="json"))
+
+
+def _reason(exc: BaseException, job_id: str) -> str:
+    cause = root_cause(exc)
+    if isinstance(cause, ServeAppError):
+        return cause.message
+    logger.error("job %s failed unexpectedly", job_id, exc_info=exc)
+    return f"internal error ({type(cause).__name__}); see the service logs"
