@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install check run test test-unit test-app test-cluster lint bench bench-embed bench-pdf bench-autoscaling bench-detector clustering-quality \
+.PHONY: install check fuzz-api run test test-unit test-app test-cluster lint bench bench-embed bench-pdf bench-autoscaling bench-detector clustering-quality \
 	bench-perf bench-memory bench-compare bench-creep \
 	train-detector evaluate-detector lock clean manifests docker
 
@@ -87,6 +87,11 @@ train-detector: install
 
 evaluate-detector: install
 	$(BIN)/python -m serve_app.training.evaluate --model models/layout_detector --pages 200 --seed 1000
+
+# Schema-based fuzzing of the HTTP API (schemathesis.toml): no 5xx, schema-valid requests accepted,
+# schema-invalid ones rejected. Uses a running `make run` service or starts one.
+fuzz-api: install
+	scripts/fuzz_api.sh
 
 clustering-quality: install
 	$(BIN)/python -m benchmarks.clustering_quality

@@ -6,7 +6,16 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
 from serve_app.core.clustering import Clustering
 from serve_app.core.errors import (
@@ -16,6 +25,15 @@ from serve_app.core.errors import (
     ServeAppError,
     UnsupportedMediaType,
 )
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema counts 2.0 as an integer: accept it as 2 (strings and 2.5 stay errors)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# A JSON integer: 3 or 3.0, not "3", 3.5 or true.
+JsonInt = Annotated[StrictInt, BeforeValidator(_whole_number)]
 
 
 class _Body(BaseModel):
@@ -32,11 +50,14 @@ class ClusterRequest(_Body):
     """Sentences to group by meaning."""
 
     sentences: list[StrictStr] = Field(min_length=1, description="Non-empty texts to group.")
-    num_clusters: Annotated[StrictInt, Field(ge=1)] | None = Field(
+    num_clusters: Annotated[JsonInt, Field(ge=1)] | None = Field(
         default=None,
-        description="Cut into at most this many clusters instead of using the distance threshold.",
+        description=(
+            "Cut into at most this many clusters instead of using the distance threshold; "
+            "at most the number of sentences."
+        ),
     )
-    min_cluster_size: Annotated[StrictInt, Field(ge=1)] = Field(
+    min_cluster_size: Annotated[JsonInt, Field(ge=1)] = Field(
         default=1, description="Clusters smaller than this are listed as unclustered."
     )
     distance_threshold: float | None = Field(

@@ -61,11 +61,23 @@ def test_bad_bodies(raw: bytes, error: type[Exception], fragment: str) -> None:
         b'{"sentences": ["a"], "num_clusters": "2"}',
         b'{"sentences": ["a"], "min_cluster_size": 0}',
         b'{"sentences": ["a"], "distance_threshold": 3}',
+        b'{"sentences": ["a", "b"], "num_clusters": 1.5}',
+        b'{"sentences": ["a", "b"], "num_clusters": true}',
+        b'{"sentences": ["a", "b"], "num_clusters": 3}',
     ],
 )
 def test_bad_cluster_options(raw: bytes) -> None:
     with pytest.raises(InvalidInput):
         parse_json_body(ClusterRequest, raw)
+
+
+def test_whole_numbers_written_as_floats_are_integers() -> None:
+    # JSON Schema's "integer" admits 2.0: the published schema must not promise more than the service takes.
+    body = parse_json_body(
+        ClusterRequest, b'{"sentences": ["a", "b"], "num_clusters": 2.0, "min_cluster_size": 1.0}'
+    )
+    assert (body.num_clusters, body.min_cluster_size) == (2, 1)
+    assert isinstance(body.num_clusters, int)
 
 
 def test_check_sentences_limits() -> None:
