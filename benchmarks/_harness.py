@@ -48,6 +48,7 @@ def machine() -> str:
 def write_section(path: Path, heading: str, section: str) -> None:
     """Replace the section starting with ``heading`` in ``path`` (or append it)."""
     text = path.read_text() if path.exists() else "# Benchmarks\n\nMeasured, never asserted in tests.\n\n"
+    section = section.rstrip("\n") + "\n\n"  # a blank line before the next heading
     start = text.find(heading)
     if start == -1:
         text = text.rstrip("\n") + "\n\n" + section

@@ -30,7 +30,7 @@ from serve_app.types import PageImage
 logger = logging.getLogger("ray.serve")
 
 
-_DEFAULTS = DetectorConfig()
+_DEFAULTS = DetectorConfig()  # decorator defaults come from settings; user_config overrides them
 
 
 @serve.deployment(ray_actor_options={"num_cpus": DEFAULT_NUM_CPUS["Detector"]})

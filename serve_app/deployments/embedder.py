@@ -25,7 +25,7 @@ def _count_sentences(requests: list[tuple[list[str], float]]) -> int:
     return sum(len(sentences) for sentences, _ in requests)
 
 
-_DEFAULTS = EmbedderConfig()
+_DEFAULTS = EmbedderConfig()  # decorator defaults come from settings; user_config overrides them
 
 
 @serve.deployment(ray_actor_options={"num_cpus": DEFAULT_NUM_CPUS["Embedder"]})
