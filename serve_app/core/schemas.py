@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, TypeVar
 
@@ -190,12 +191,19 @@ def parse_json_body(model: type[B], body: bytes) -> B:
         raise InvalidInput(describe_validation_error(exc)) from None
 
 
+# A text is blank when it has only these characters: the whitespace of ECMAScript's \s, the regex dialect
+# of JSON Schema. Written as one explicit class so that Python and the OpenAPI document (``pattern``)
+# agree exactly (Python's own \s would also count control characters such as \x1c-\x1f and \x85).
+NOT_BLANK = r"[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+_NOT_BLANK = re.compile(NOT_BLANK)
+
+
 def check_sentences(sentences: list[str], *, max_sentences: int, max_text_chars: int) -> None:
     """Reject empty or whitespace-only texts and enforce the count and length limits."""
     if len(sentences) > max_sentences:
         raise LimitExceeded(f"too many sentences: {len(sentences)} > limit {max_sentences}")
     for i, text in enumerate(sentences):
-        if not text.strip():
+        if not _NOT_BLANK.search(text):
             raise InvalidInput(f"sentences[{i}] is empty or whitespace only")
         if len(text) > max_text_chars:
             raise LimitExceeded(

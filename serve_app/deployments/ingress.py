@@ -38,6 +38,7 @@ from serve_app.core.analysis import AnalyzeOptions, AnalyzeResult
 from serve_app.core.clustering import Clustering
 from serve_app.core.jobs import JobState
 from serve_app.core.schemas import (
+    NOT_BLANK,
     ClusterRequest,
     ClusterResponse,
     EmbedRequest,
@@ -169,7 +170,7 @@ def openapi_document(fastapi_app: FastAPI, config: IngressConfig) -> dict[str, A
         "type": "string",
         "minLength": 1,
         "maxLength": config.max_text_chars,
-        "pattern": r"\S",  # not empty or whitespace only
+        "pattern": NOT_BLANK,  # not empty or whitespace only
     }
     for path in SENTENCE_ROUTES:
         schema = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]

@@ -65,7 +65,7 @@ def test_session_models_run_on_one_shared_copy_per_node(serve_url: str) -> None:
         assert shared is not None and shared["bytes"] >= minimum, info
         assert info["weights_in_shared_memory"] == 1.0, info
         holder = ray.get_actor(shared["holder"], namespace=NAMESPACE)  # raises if there is none
-        assert holder is not None
+        assert ray.get(holder.get.remote()) is not None  # it holds the published copy
 
 
 @pytest.mark.filterwarnings("ignore:torch.meshgrid:UserWarning")

@@ -88,3 +88,13 @@ def test_check_sentences_limits() -> None:
         check_sentences(["a", "abcd"], max_sentences=5, max_text_chars=3)
     with pytest.raises(InvalidInput, match=r"sentences\[0\] is empty"):
         check_sentences(["  \n"], max_sentences=5, max_text_chars=3)
+
+
+def test_blank_means_what_the_published_pattern_means() -> None:
+    # JSON Schema patterns are ECMAScript regexes, whose \s lacks Python's control characters: a text
+    # the OpenAPI document allows must pass, one it forbids must fail.
+    for text in ("\x1d", "\x85", "-", "\u00adx"):
+        check_sentences([text], max_sentences=5, max_text_chars=10)
+    for text in (" ", "\t\n", "\u3000\u00a0", "\ufeff"):
+        with pytest.raises(InvalidInput, match="empty or whitespace only"):
+            check_sentences([text], max_sentences=5, max_text_chars=10)
