@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install check fuzz-api run test test-unit test-app test-cluster lint bench bench-embed bench-pdf bench-autoscaling bench-detector clustering-quality \
+.PHONY: install browser check fuzz-api run test test-unit test-app test-cluster lint bench bench-embed bench-pdf bench-autoscaling bench-detector clustering-quality \
 	bench-perf bench-memory bench-compare bench-creep \
 	train-detector evaluate-detector lock clean manifests docker
 
@@ -30,11 +30,15 @@ $(STAMP): requirements.lock pyproject.toml scripts/install_detectron2.sh
 run: install
 	$(BIN)/serve run configs/serve.yaml
 
-test: install check
+test: install check browser
 	scripts/pytest_tier.sh tests/unit
 	scripts/pytest_tier.sh tests/cluster
 	scripts/pytest_tier.sh tests/app
 	scripts/pytest_tier.sh tests/serve_run
+
+# Debian's Chromium for the browser test of /docs (tests/app): installed with apt when missing (needs root).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 # Static checks, part of `make test` (and so of CI): lint, formatting, types, and the import contracts
 # in pyproject.toml that keep the dependencies pointing one way (docs/architecture.md).
