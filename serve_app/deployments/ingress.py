@@ -43,6 +43,7 @@ from serve_app.core.schemas import (
     ClusterResponse,
     EmbedRequest,
     EmbedResponse,
+    ErrorDetail,
     ErrorResponse,
     HealthResponse,
     ReadyResponse,
@@ -93,11 +94,8 @@ async def _on_http_error(_: Request, exc: Exception) -> Response:
         allowed = (exc.headers or {}).get("Allow", "")
         error = errors.MethodNotAllowed(f"this route accepts {allowed or 'other methods'}")
     else:
-        return JSONResponse(
-            {"error": {"code": "http_error", "message": str(exc.detail)}},
-            status_code=exc.status_code,
-            headers=exc.headers,
-        )
+        body = ErrorResponse(error=ErrorDetail(code="http_error", message=str(exc.detail)))
+        return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=exc.headers)
     return error_response(error, headers=exc.headers)
 
 

@@ -32,14 +32,14 @@ def _tensors(module: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
     ]
 
 
-def distinct_tensors(module: torch.nn.Module) -> list[torch.Tensor]:
-    """Every parameter and buffer once, however many names it has (tied weights)."""
+def distinct_tensors(module: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """Every parameter and buffer once, under its first name, however many names it has (tied weights)."""
     seen: set[int] = set()
     out = []
-    for _, tensor in _tensors(module):
+    for name, tensor in _tensors(module):
         if id(tensor) not in seen:
             seen.add(id(tensor))
-            out.append(tensor)
+            out.append((name, tensor))
     return out
 
 
@@ -50,14 +50,7 @@ def module_arrays(module: torch.nn.Module) -> WeightArrays:
     ``bind_arrays`` binds it back under all of them. The arrays share memory with the module where
     they are already contiguous; copy them before the module changes.
     """
-    arrays: WeightArrays = {}
-    seen: set[int] = set()
-    for name, tensor in _tensors(module):
-        if id(tensor) in seen:
-            continue
-        seen.add(id(tensor))
-        arrays[name] = tensor.detach().cpu().contiguous().numpy()
-    return arrays
+    return {name: tensor.detach().cpu().contiguous().numpy() for name, tensor in distinct_tensors(module)}
 
 
 def bind_arrays(module: torch.nn.Module, arrays: Mapping[str, np.ndarray]) -> int:
@@ -70,12 +63,8 @@ def bind_arrays(module: torch.nn.Module, arrays: Mapping[str, np.ndarray]) -> in
     import torch
 
     entries = _tensors(module)
-    first_name: dict[int, str] = {}
-    distinct: list[tuple[str, torch.Tensor]] = []
-    for name, tensor in entries:
-        if id(tensor) not in first_name:
-            first_name[id(tensor)] = name
-            distinct.append((name, tensor))
+    distinct = distinct_tensors(module)
+    first_name = {id(tensor): name for name, tensor in distinct}
     problems = []
     for source, tensor in distinct:
         array = arrays.get(source)

@@ -57,7 +57,7 @@ def shared_memory_fraction(module: torch.nn.Module, maps_file: Path = Path("/pro
             start, end = (int(x, 16) for x in fields[0].split("-"))
             shared.append((start, end))
     total = inside = 0
-    for tensor in distinct_tensors(module):
+    for _, tensor in distinct_tensors(module):
         size = tensor.numel() * tensor.element_size()
         address = tensor.data_ptr()
         total += size
