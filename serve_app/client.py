@@ -8,6 +8,8 @@ Connect to the cluster the app runs on first (``ray.init(address="auto")`` on a 
     groups = client.cluster(sentences)                       # serve_app.core.clustering.Clustering
     result = client.analyze_pdf(open("paper.pdf", "rb").read(), cluster=True)
     regions = client.detect_pages([ray.put(page_image)])     # references you own; pixels stay put
+    regions = client.detect_pages(images, model="invoices")  # a model named in configs/serve.yaml
+    client.models()                                          # what GET /v1/models lists
 
 Object references you pass to ``detect_pages`` must stay alive (their owner, usually your driver,
 must not exit) until the answers arrive, or the Detector fails with ``OwnerDiedError``.
@@ -23,6 +25,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from serve_app.core.analysis import AnalyzeOptions, AnalyzeResult
+from serve_app.core.catalog import ModelsResponse, ModelVersion
 from serve_app.core.clustering import Clustering
 from serve_app.types import PageImage, Region
 
@@ -72,18 +75,32 @@ def detect_pages(
     *,
     points_per_pixel: float = 1.0,
     score_threshold: float | None = None,
+    model: str | None = None,
+    masks: bool = False,
     app_name: str = APP_NAME,
     timeout_s: float = TIMEOUT_S,
 ) -> list[list[Region]]:
-    """Layout regions of each page image (H x W x 3 uint8 RGB), in order.
+    """Regions of each page image (H x W x 3 uint8 RGB), in order, found by ``model`` (a name; None: the
+    default model). All pages use the version of the model current when the call starts.
 
     Give ``PageImage``s or object references to images already in the object store; a bare array is
     put there once here. ``points_per_pixel`` (72 / dpi) converts boxes to PDF points for refs and arrays.
+    ``masks``: mask outlines too (``Region.mask_pt``), for models that predict masks.
     """
     detector = handle("Detector", app_name=app_name)
+    version: ModelVersion = detector.resolve.remote(model).result(timeout_s=timeout_s)
+    routed = detector.options(multiplexed_model_id=version.model_id)
     images = [_page_image(p, points_per_pixel) for p in pages]
-    responses = [detector.detect.remote(p, score_threshold=score_threshold) for p in images]
+    responses = [
+        routed.detect.remote(p, score_threshold=score_threshold, model=version, masks=masks) for p in images
+    ]
     return [r.result(timeout_s=timeout_s) for r in responses]
+
+
+def models(*, app_name: str = APP_NAME, timeout_s: float = TIMEOUT_S) -> ModelsResponse:
+    """The detectron2 models the Detector serves: names, labels, architecture, digest."""
+    listed: ModelsResponse = handle("Detector", app_name=app_name).models.remote().result(timeout_s=timeout_s)
+    return listed
 
 
 def analyze_pdf(
@@ -92,6 +109,8 @@ def analyze_pdf(
     dpi: int = 72,
     score_threshold: float | None = None,
     cluster: bool = False,
+    model: str | None = None,
+    masks: bool = False,
     app_name: str = APP_NAME,
     timeout_s: float = TIMEOUT_S,
 ) -> AnalyzeResult:
@@ -99,7 +118,9 @@ def analyze_pdf(
 
     Runs in the JobRunner like ``POST /v1/detect`` but up to ``max_job_pages`` pages, and stores nothing.
     """
-    options = AnalyzeOptions(dpi=dpi, score_threshold=score_threshold, cluster=cluster)
+    options = AnalyzeOptions(
+        dpi=dpi, score_threshold=score_threshold, cluster=cluster, model=model, masks=masks
+    )
     result: AnalyzeResult = (
         handle("JobRunner", app_name=app_name).analyze.remote(pdf, options).result(timeout_s=timeout_s)
     )

@@ -39,11 +39,13 @@ def load_config(
     port: int | None = None,
     env_vars: dict[str, str] | None = None,
     user_configs: dict[str, dict[str, Any]] | None = None,
+    app_args: dict[str, Any] | None = None,
 ) -> ServeDeploySchema:
     """Parse ``path`` with Serve's own schema and our user_config models.
 
     Optionally override the HTTP port, add environment variables to every application's runtime_env,
-    and update deployments' ``user_config`` (for example ``{"JobRunner": {"store_url": ...}}``).
+    update deployments' ``user_config`` (for example ``{"JobRunner": {"store_url": ...}}``) and the
+    applications' ``args`` (for example ``{"models": {...}}``).
     """
     raw: dict[str, Any] = yaml.safe_load(path.read_text())
     if port is not None:
@@ -52,6 +54,8 @@ def load_config(
     for app in raw.get("applications", []):
         if env_vars:
             app.setdefault("runtime_env", {}).setdefault("env_vars", {}).update(env_vars)
+        if app_args:
+            app["args"] = {**(app.get("args") or {}), **app_args}
         for dep in app.get("deployments", []):
             if dep["name"] in overrides:
                 dep.setdefault("user_config", {}).update(overrides[dep["name"]])

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from serve_app.core.catalog import MODEL_NAME_PATTERN, ModelVersion
 from serve_app.core.clustering import Clustering
 from serve_app.core.errors import InvalidInput
 from serve_app.core.layout import Region
@@ -34,6 +35,15 @@ class AnalyzeOptions(_Model):
     cluster: bool = Field(
         default=False, description="Also embed every region's text and group similar regions."
     )
+    model: str | None = Field(
+        default=None,
+        pattern=MODEL_NAME_PATTERN,
+        description="The detectron2 model to use, by name (GET /v1/models lists them; null: the default).",
+    )
+    masks: bool = Field(
+        default=False,
+        description="Also return each region's mask outline as polygons in PDF points (models with masks).",
+    )
 
 
 class RegionResult(_Model):
@@ -43,6 +53,10 @@ class RegionResult(_Model):
     score: float
     box: tuple[float, float, float, float]
     text: str
+    mask: list[list[tuple[float, float]]] | None = Field(
+        default=None,
+        description="Outline polygons of the region's mask in PDF points, largest first (with masks=true).",
+    )
 
 
 class PageResult(_Model):
@@ -78,6 +92,7 @@ class RegionClusters(_Model):
 class AnalyzeResult(_Model):
     """The answer of /v1/detect and the result of a job."""
 
+    model: ModelVersion = Field(description="The model version that found the regions (provenance).")
     page_count: int
     pages: list[PageResult]
     clusters: RegionClusters | None = None
@@ -100,6 +115,9 @@ def page_result(info: PageInfo, regions: Sequence[Region], words: Sequence[Word]
                     round(r.box_pt[3], 2),
                 ),
                 text=text_in_box(words, r.box_pt),
+                mask=None
+                if r.mask_pt is None
+                else [[(round(x, 2), round(y, 2)) for x, y in polygon] for polygon in r.mask_pt],
             )
             for r in regions
         ],

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from serve_app.core.analysis import AnalyzeOptions
+from serve_app.core.catalog import ModelVersion
 from serve_app.core.errors import NotFound
 
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
@@ -33,6 +34,9 @@ class JobState(BaseModel):
     pages_total: int
     pages_done: int = 0
     options: AnalyzeOptions
+    # The model version the job runs on, fixed at submit: a new version deployed meanwhile does not
+    # change it (None only in jobs stored before versions were recorded: they use the current one).
+    model: ModelVersion | None = None
     filename: str | None = None
     created_at: datetime
     started_at: datetime | None = None
@@ -42,13 +46,21 @@ class JobState(BaseModel):
     attempts: int = 0
 
     @classmethod
-    def new(cls, pages_total: int, options: AnalyzeOptions, *, filename: str | None = None) -> JobState:
+    def new(
+        cls,
+        pages_total: int,
+        options: AnalyzeOptions,
+        *,
+        filename: str | None = None,
+        model: ModelVersion | None = None,
+    ) -> JobState:
         """A queued job with a fresh id."""
         return cls(
             id=uuid.uuid4().hex,
             status="queued",
             pages_total=pages_total,
             options=options,
+            model=model,
             filename=filename,
             created_at=now(),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,16 +12,21 @@ from serve_app.core.errors import InvalidInput
 LABELS: tuple[str, ...] = ("text", "title", "list", "table", "figure")  # PubLayNet order, class ids 0..4
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+Polygon = tuple[tuple[float, float], ...]  # (x, y) vertices, closed implicitly
+MAX_POLYGON_POINTS = 64  # vertices kept per mask outline (evenly spaced along it)
 
 
 @dataclass(frozen=True)
 class Region:
-    """One detected layout region: label, score, box in pixels and in PDF points."""
+    """One detected region: label, score, box in pixels and in PDF points, and the outline of its mask
+    (polygons in pixels and in points) when the model predicts masks and the caller asked for them."""
 
     label: str
     score: float
     box_px: Box
     box_pt: Box
+    mask_px: tuple[Polygon, ...] | None = None
+    mask_pt: tuple[Polygon, ...] | None = None
 
 
 def to_regions(
@@ -32,9 +38,12 @@ def to_regions(
     points_per_pixel: float,
     score_threshold: float = 0.5,
     max_detections: int = 100,
+    labels: Sequence[str] = LABELS,
+    masks: np.ndarray | None = None,
 ) -> list[Region]:
-    """Turn raw detections (N x 4 pixel boxes, scores, class ids) into regions.
+    """Turn raw detections (N x 4 pixel boxes, scores, class ids into ``labels``) into regions.
 
+    ``masks`` (N x H x W booleans, optional) become each region's outline polygons.
     Keeps detections with ``score >= score_threshold``, at most ``max_detections`` of the best scores,
     clips boxes to the image (``image_size`` is height, width), drops empty ones and orders the result
     top-to-bottom, then left-to-right.
@@ -56,7 +65,7 @@ def to_regions(
             break
         x0, y0, x1, y1 = np.clip(boxes[i], 0, [width, height, width, height])
         label_id = int(classes[i])
-        if x1 <= x0 or y1 <= y0 or not 0 <= label_id < len(LABELS):
+        if x1 <= x0 or y1 <= y0 or not 0 <= label_id < len(labels):
             continue
         px = (float(x0), float(y0), float(x1), float(y1))
         pt = (
@@ -65,9 +74,56 @@ def to_regions(
             px[2] * points_per_pixel,
             px[3] * points_per_pixel,
         )
-        kept.append(Region(label=LABELS[label_id], score=float(scores[i]), box_px=px, box_pt=pt))
+        mask_px = mask_pt = None
+        if masks is not None:
+            mask_px = mask_polygons(masks[i])
+            mask_pt = tuple(
+                tuple((x * points_per_pixel, y * points_per_pixel) for x, y in p) for p in mask_px
+            )
+        kept.append(
+            Region(
+                label=labels[label_id],
+                score=float(scores[i]),
+                box_px=px,
+                box_pt=pt,
+                mask_px=mask_px,
+                mask_pt=mask_pt,
+            )
+        )
     kept.sort(key=lambda r: (round(r.box_px[1]), r.box_px[0]))
     return kept
+
+
+def mask_polygons(mask: np.ndarray, *, max_points: int = MAX_POLYGON_POINTS) -> tuple[Polygon, ...]:
+    """Outlines of the ``True`` areas of an H x W boolean mask, in pixel coordinates (pixel edges, so a
+    mask covering pixels 2..4 spans 2.0..5.0), largest area first; at most ``max_points`` vertices each.
+
+    Traced by contourpy (matplotlib's contouring) at the 0.5 level of a one-pixel padded mask, so outlines
+    at the image border close; holes are not reported.
+    """
+    import contourpy
+
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim != 2 or not mask.any():
+        return ()
+    padded = np.pad(mask, 1).astype(np.float32)
+    lines = contourpy.contour_generator(z=padded, line_type=contourpy.LineType.Separate).lines(0.5)
+    outlines = []
+    for line in lines:
+        points = np.asarray(line, dtype=np.float64)[:-1]  # closed lines repeat their first point
+        if len(points) < 3:
+            continue
+        x, y = points[:, 0], points[:, 1]
+        area = 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+        if area < 0:  # contourpy walks outer boundaries one way and holes the other
+            continue
+        if len(points) > max_points:
+            points = points[np.linspace(0, len(points), max_points, endpoint=False).astype(int)]
+        # Padded index -> pixel-edge coordinate: subtract the pad, add half a pixel.
+        outline = tuple((round(float(px) - 0.5, 2), round(float(py) - 0.5, 2)) for px, py in points)
+        outlines.append((area, outline))
+    outlines.sort(key=lambda item: -item[0])
+    return tuple(outline for _, outline in outlines)
 
 
 def check_page_image(image: object) -> None:

@@ -35,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 import serve_app
 from serve_app.core import errors
 from serve_app.core.analysis import AnalyzeOptions, AnalyzeResult
+from serve_app.core.catalog import ModelsResponse
 from serve_app.core.clustering import Clustering
 from serve_app.core.jobs import JobState
 from serve_app.core.schemas import (
@@ -340,6 +341,16 @@ class Ingress:
     async def job_page(self, job_id: str, number: int) -> Response:
         png: bytes = await self._jobs.page_png.remote(job_id, number)
         return Response(png, media_type="image/png")
+
+    @app.get(
+        "/v1/models",
+        summary="The detectron2 models served (use a name as `?model=` on /v1/detect and /v1/jobs)",
+        response_model=ModelsResponse,
+        responses=error_responses(503),
+    )
+    async def list_models(self) -> Response:
+        models: ModelsResponse = await self._detector.models.remote()
+        return _json(models)
 
     @app.get("/healthz", summary="Liveness: the ingress answers", response_model=HealthResponse)
     async def healthz(self) -> Response:

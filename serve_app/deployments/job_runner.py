@@ -39,6 +39,7 @@ from serve_app.core.analysis import (
     region_clusters,
     region_texts,
 )
+from serve_app.core.catalog import ModelVersion
 from serve_app.core.errors import JobFailed, JobNotFinished, LimitExceeded, NotFound, ServeAppError
 from serve_app.core.jobs import JobState
 from serve_app.core.layout import Region
@@ -136,6 +137,7 @@ class JobRunner:
     async def _analyze(
         self, pdf: bytes, options: AnalyzeOptions, *, max_pages: int, hint: bool
     ) -> AnalyzeResult:
+        version = await self._resolve(options.model)  # an unknown model is a 422 before any work
         pdf_ref = ray.put(pdf)
         try:
             pages = await self._inspect(pdf_ref, options, max_pages=max_pages)
@@ -144,8 +146,10 @@ class JobRunner:
                 raise LimitExceeded(f"{exc.message}; submit long documents to /v1/jobs") from None
             raise
         # Synchronous analyses share one bound, so many concurrent uploads cannot fill the object store.
-        results = await self._run_pages(pdf_ref, pages, options, on_page=None, in_flight=self._sync_slots)
-        return await self._assemble(results, options)
+        results = await self._run_pages(
+            pdf_ref, pages, options, version, on_page=None, in_flight=self._sync_slots
+        )
+        return await self._assemble(results, options, version)
 
     # ---- jobs ---------------------------------------------------------------------------------------
 
@@ -153,9 +157,11 @@ class JobRunner:
         """Validate the PDF, persist it with its page list and a queued state, and start the job when a
         slot is free."""
         await self._resume_once()
+        # The job keeps the model version current now, whatever is deployed while it runs.
+        version = await self._resolve(options.model)
         pdf_ref = ray.put(pdf)
         pages = await self._inspect(pdf_ref, options, max_pages=self._config.max_job_pages)
-        state = JobState.new(len(pages), options, filename=filename)
+        state = JobState.new(len(pages), options, filename=filename, model=version)
         store = self._store
         await self._io(store.put, keys.input_key(state.id), pdf, content_type="application/pdf")
         await self._io(store.put, keys.pages_key(state.id), PAGE_LIST.dump_json(pages))
@@ -250,11 +256,15 @@ class JobRunner:
         try:
             try:
                 pdf_ref, pages, done = await self._prepare(store, job)
+                if job.state.model is None:  # stored before versions were recorded
+                    version = await self._resolve(job.state.options.model)
+                    job.state = job.state.model_copy(update={"model": version})
                 job.state = job.state.started(pages_done=len(done))
                 await self._save(store, job.state)
                 await self._run_job_pages(store, job, pdf_ref, [p for p in pages if p.number not in done])
                 results = [job.results.get(p.number) or done[p.number] for p in pages]
-                result = await self._assemble(results, job.state.options)
+                assert job.state.model is not None
+                result = await self._assemble(results, job.state.options, job.state.model)
                 await self._io(put_json, store, keys.result_key(job_id), result.model_dump())
                 job.state = job.state.succeeded()
             except asyncio.CancelledError:
@@ -295,11 +305,13 @@ class JobRunner:
         self, store: Store, job: _Job, pdf_ref: ray.ObjectRef[bytes], todo: list[PageInfo]
     ) -> None:
         job_id = job.state.id
+        version = job.state.model
+        assert version is not None
 
         async def page_done(page: PageResult, regions: list[Region], image: ray.ObjectRef) -> None:
-            boxes = [(r.label, r.score, r.box_px) for r in regions]  # the Detector's own pixel boxes
+            drawn = [(r.label, r.score, r.box_px, r.mask_px) for r in regions]  # the Detector's own pixels
             png = await annotate_task.options(num_cpus=self._config.render_num_cpus).remote(
-                image, boxes, nice_increment=self._config.render_nice_increment
+                image, drawn, labels=version.labels, nice_increment=self._config.render_nice_increment
             )
             await self._io(
                 store.put, keys.page_key(job_id, page.number, "png"), png, content_type="image/png"
@@ -310,7 +322,9 @@ class JobRunner:
             job.state = job.state.page_done()
 
         in_flight = asyncio.Semaphore(self._config.max_pages_in_flight)  # per job
-        await self._run_pages(pdf_ref, todo, job.state.options, on_page=page_done, in_flight=in_flight)
+        await self._run_pages(
+            pdf_ref, todo, job.state.options, version, on_page=page_done, in_flight=in_flight
+        )
 
     # ---- the page pipeline ----------------------------------------------------------------------
 
@@ -327,6 +341,7 @@ class JobRunner:
         pdf_ref: ray.ObjectRef[bytes],
         pages: list[PageInfo],
         options: AnalyzeOptions,
+        version: ModelVersion,
         *,
         on_page: PageDone | None,
         in_flight: asyncio.Semaphore,
@@ -343,7 +358,7 @@ class JobRunner:
                     pdf, info.number - 1, dpi=options.dpi, nice_increment=self._config.render_nice_increment
                 )
                 page = PageImage(image=image_ref, points_per_pixel=72.0 / options.dpi)
-                regions = await self._detect(page, options.score_threshold)
+                regions = await self._detect(page, version, options)
                 result = page_result(info, regions, await words_ref)
                 if on_page is not None:
                     await on_page(result, regions, image_ref)
@@ -371,7 +386,14 @@ class JobRunner:
         finally:
             self._sync_pages -= 1
 
-    async def _detect(self, page: PageImage, score_threshold: float | None) -> list[Region]:
+    async def _resolve(self, model: str | None) -> ModelVersion:
+        """The current version of the named model (None: the default); unknown names are a 422."""
+        version: ModelVersion = await self._detector.resolve.remote(model)
+        return version
+
+    async def _detect(self, page: PageImage, version: ModelVersion, options: AnalyzeOptions) -> list[Region]:
+        # Routed by version: Serve prefers a Detector replica that already holds this model.
+        detector = self._detector.options(multiplexed_model_id=version.model_id)
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(RETRYABLE),
             stop=stop_after_delay(self._config.detect_retry_s),
@@ -382,12 +404,14 @@ class JobRunner:
                 if attempt.retry_state.attempt_number > 1:
                     number = attempt.retry_state.attempt_number
                     logger.warning("retrying a page on another Detector replica (attempt %d)", number)
-                regions: list[Region] = await self._detector.detect.remote(
-                    page, score_threshold=score_threshold
+                regions: list[Region] = await detector.detect.remote(
+                    page, score_threshold=options.score_threshold, model=version, masks=options.masks
                 )
         return regions
 
-    async def _assemble(self, pages: list[PageResult], options: AnalyzeOptions) -> AnalyzeResult:
+    async def _assemble(
+        self, pages: list[PageResult], options: AnalyzeOptions, version: ModelVersion
+    ) -> AnalyzeResult:
         clusters = None
         if options.cluster:
             refs = region_texts(pages, max_chars=MAX_REGION_CHARS)
@@ -402,7 +426,7 @@ class JobRunner:
                 clusters = region_clusters(refs, clustering)
             else:
                 clusters = RegionClusters(clusters=[], unclustered=[])
-        return AnalyzeResult(page_count=len(pages), pages=pages, clusters=clusters)
+        return AnalyzeResult(model=version, page_count=len(pages), pages=pages, clusters=clusters)
 
     # ---- store access (boto3 is blocking: keep it off the event loop) ------------------------------
 

@@ -1,4 +1,7 @@
-"""The layout detector: build the detectron2 model once, load its weights, predict pages (no Ray).
+"""detectron2 detectors: build a model once from its config, load its checkpoint, predict pages (no Ray).
+
+The shipped layout model and any user's detectron2 model load the same way (``serve_app.models.source``
+finds their files).
 
 Used by the Detector deployment and by training/evaluation alike; training-only code (export, metrics)
 lives in ``serve_app.training``.
@@ -7,6 +10,7 @@ lives in ``serve_app.training``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,14 +18,26 @@ import numpy as np
 
 from serve_app.core.errors import InvalidInput, ModelUnavailable
 from serve_app.core.layout import check_page_image
+from serve_app.models.source import (
+    CONFIG_FILE,
+    LABELS_FILE,
+    SHIPPED,
+    SHIPPED_DIR,
+    ModelFiles,
+    locate,
+    read_labels,
+)
 
 if TYPE_CHECKING:
     import torch
     from detectron2.config import CfgNode
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "layout_detector"
-CONFIG_FILE = "config.yaml"
-WEIGHTS_FILE = "model_fp16.pth"
+DEFAULT_MODEL_DIR = SHIPPED_DIR
+WEIGHTS_FILE = "model_fp16.pth"  # the shipped model's checkpoint (half precision; see its MODEL_CARD.md)
+# META_ARCHITECTUREs whose inference returns "instances" (boxes, scores, classes and maybe masks).
+ARCHITECTURES = ("GeneralizedRCNN", "RetinaNet", "FCOS", "PanopticFPN")
+SMOKE_IMAGE_SIZE = 64  # pixels: a blank page run once at load, so a model that cannot run fails at load
+MAX_POLYGON_POINTS = 64
 
 
 def import_detectron2() -> Any:
@@ -36,46 +52,132 @@ def import_detectron2() -> Any:
     return detectron2.modeling
 
 
-def load_cfg(model_dir: Path) -> CfgNode:
-    """Read ``config.yaml`` from an exported model directory."""
+def load_cfg(path: Path) -> CfgNode:
+    """Read a ``config.yaml`` (as ``cfg.dump()`` writes it) over detectron2's defaults.
+
+    ``path`` may also be a model directory holding ``config.yaml``.
+    """
     import_detectron2()
     from detectron2.config import get_cfg
 
-    path = Path(model_dir) / CONFIG_FILE
+    path = Path(path)
+    if path.is_dir():
+        path = path / CONFIG_FILE
     if not path.is_file():
-        raise ModelUnavailable(f"layout detector config not found: {path} (train and export the model first)")
+        raise ModelUnavailable(f"detectron2 config not found: {path}")
     cfg = get_cfg()
-    cfg.merge_from_file(str(path))
+    try:
+        cfg.merge_from_file(str(path))
+    except Exception as exc:  # yacs raises KeyError, ValueError, AssertionError, yaml errors...
+        raise ModelUnavailable(
+            f"{path.name} does not parse as a detectron2 config: {type(exc).__name__}: {exc}"
+        ) from None
     return cfg
 
 
-def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Load an exported (fp16) state dict and return it in fp32."""
-    import torch
+def num_classes(cfg: CfgNode) -> int:
+    """The class count the model's head was built for."""
+    arch = str(cfg.MODEL.META_ARCHITECTURE)
+    if arch == "RetinaNet":
+        return int(cfg.MODEL.RETINANET.NUM_CLASSES)
+    if arch == "FCOS":
+        return int(cfg.MODEL.FCOS.NUM_CLASSES)
+    return int(cfg.MODEL.ROI_HEADS.NUM_CLASSES)
 
-    if not Path(path).is_file():
+
+def check_architecture(cfg: CfgNode) -> None:
+    """``ModelUnavailable`` for what cannot run here: detectron2's C extension is not built for this
+    Python, so deformable convolution and rotated boxes are out; so are models without instance output."""
+    arch = str(cfg.MODEL.META_ARCHITECTURE)
+    if arch not in ARCHITECTURES:
         raise ModelUnavailable(
-            f"layout detector weights not found: {path} (train and export the model first)"
+            f"META_ARCHITECTURE {arch} is not served (instance detectors only: {', '.join(ARCHITECTURES)})"
         )
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    needs_extension = []
+    if any(bool(x) for x in cfg.MODEL.RESNETS.DEFORM_ON_PER_STAGE):
+        needs_extension.append("deformable convolution (MODEL.RESNETS.DEFORM_ON_PER_STAGE)")
+    if "Rotated" in str(cfg.MODEL.ANCHOR_GENERATOR.NAME) or str(cfg.MODEL.PROPOSAL_GENERATOR.NAME) == "RRPN":
+        needs_extension.append("rotated boxes (RRPN / RotatedAnchorGenerator)")
+    if "Rotated" in str(cfg.MODEL.ROI_HEADS.NAME):
+        needs_extension.append(f"rotated boxes ({cfg.MODEL.ROI_HEADS.NAME})")
+    if needs_extension:
+        raise ModelUnavailable(
+            "this model needs detectron2's C extension, which is not available on this Python: "
+            + "; ".join(needs_extension)
+        )
+
+
+def model_labels(files: ModelFiles, cfg: CfgNode) -> tuple[str, ...]:
+    """Class names: ``labels.json`` beside the config, else the metadata of the config's dataset.
+
+    Raises ``ModelUnavailable`` when there are none or their count differs from the model's classes.
+    """
+    if files.labels is not None:
+        labels = read_labels(files.labels)
+        where = LABELS_FILE
+    else:
+        labels, where = _dataset_labels(cfg)
+        if not labels:
+            raise ModelUnavailable(
+                f"model {files.uri} has no {LABELS_FILE} and its config names no dataset detectron2 knows "
+                f"the classes of; add {LABELS_FILE} with the class names in class-id order"
+            )
+    expected = num_classes(cfg)
+    if len(labels) != expected:
+        raise ModelUnavailable(
+            f"model {files.uri}: {where} names {len(labels)} classes "
+            f"but the config's NUM_CLASSES is {expected}"
+        )
+    return tuple(labels)
+
+
+def _dataset_labels(cfg: CfgNode) -> tuple[list[str], str]:
+    try:
+        import detectron2.data.datasets  # noqa: F401  (registers the built-in datasets' metadata)
+        from detectron2.data import MetadataCatalog
+    except ImportError:
+        return [], ""
+    for name in [*cfg.DATASETS.TEST, *cfg.DATASETS.TRAIN]:
+        classes = MetadataCatalog.get(name).get("thing_classes", None)
+        if classes:
+            return [str(c) for c in classes], f"dataset {name}"
+    return [], ""
+
+
+@dataclass(frozen=True)
+class Detections:
+    """What the model found on one image, best score first; ``masks``: N x H x W booleans, or None."""
+
+    boxes: np.ndarray  # N x 4 float32, x0, y0, x1, y1 in input pixels
+    scores: np.ndarray  # N float32
+    classes: np.ndarray  # N int64, indices into the model's labels
+    masks: np.ndarray | None = None
 
 
 class LayoutPredictor:
-    """A layout detector held in memory: ``predict`` maps an RGB page image to boxes, scores and class ids.
+    """A detectron2 model in memory: ``detect`` maps an RGB page image to boxes, scores, classes (and masks).
 
-    With ``cfg`` given the model is built from it (random weights unless ``MODEL.WEIGHTS`` names a
-    checkpoint); otherwise ``config.yaml`` and ``model_fp16.pth`` are read from ``model_dir``
-    (default ``models/layout_detector``). With ``weights`` given (every parameter and buffer, as
-    ``serve_app.models.weights.module_arrays`` exports them), the model is built on the ``meta`` device
-    and bound to those arrays without a copy; the weights file is not read.
+    Built one of three ways:
+
+    - from a model's files (``files``, or ``model_dir``: a directory as ``serve_app.models.source`` reads it;
+      default: the shipped layout model). The checkpoint goes through detectron2's ``DetectionCheckpointer``,
+      so every format it reads loads; weights that do not fit the config raise ``ModelUnavailable``;
+    - from ``cfg`` (random weights unless ``MODEL.WEIGHTS`` names a checkpoint), for training and tests;
+    - with ``weights`` (every parameter and buffer, as ``serve_app.models.weights.module_arrays`` exports
+      them): the model is built on the ``meta`` device and bound to those arrays without a copy; the
+      checkpoint is not read.
+
+    Every model built from files runs once on a blank image before it is returned, so a model that cannot
+    run here fails at load, not on the first page.
     """
 
     def __init__(
         self,
         model_dir: Path | None = None,
         *,
+        files: ModelFiles | None = None,
         cfg: CfgNode | None = None,
+        labels: tuple[str, ...] | None = None,
         num_threads: int = 1,
         weights: Mapping[str, np.ndarray] | None = None,
     ):
@@ -84,25 +186,36 @@ class LayoutPredictor:
         modeling = import_detectron2()
         torch.set_num_threads(num_threads)
         self.num_threads = num_threads
-        state: dict[str, torch.Tensor] | None = None
         if cfg is None:
-            model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
-            cfg = load_cfg(model_dir)
-            if weights is None:
-                state = load_state_dict(model_dir / WEIGHTS_FILE)
+            if files is None:
+                files = locate(str(model_dir) if model_dir is not None else SHIPPED)
+            cfg = load_cfg(files.config)
+            check_architecture(cfg)
+            labels = model_labels(files, cfg)
         else:
             cfg = cfg.clone()
+            labels = labels or tuple(f"class_{i}" for i in range(num_classes(cfg)))
+        cfg.defrost()
+        cfg.MODEL.DEVICE = "cpu"
         self.cfg = cfg
-        if weights is not None:
-            self.model = _build_on_weights(modeling, cfg, weights)
-        else:
-            self.model = modeling.build_model(cfg)
-        if state is not None:
-            self.model.load_state_dict(state, strict=True)
+        self.files = files
+        self.labels: tuple[str, ...] = tuple(labels)
+        self.has_masks = bool(cfg.MODEL.MASK_ON) and str(cfg.MODEL.META_ARCHITECTURE) != "RetinaNet"
+        try:
+            if weights is not None:
+                self.model = _build_on_weights(modeling, cfg, weights)
+            else:
+                self.model = modeling.build_model(cfg)
+        except ImportError as exc:
+            raise ModelUnavailable(f"this model needs detectron2's C extension ({exc})") from None
+        except Exception as exc:
+            raise ModelUnavailable(
+                f"detectron2 cannot build this model: {type(exc).__name__}: {exc}"
+            ) from None
+        if weights is None and files is not None:
+            load_checkpoint(self.model, files.checkpoint)
         elif weights is None and cfg.MODEL.WEIGHTS:
-            from detectron2.checkpoint import DetectionCheckpointer
-
-            DetectionCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
+            load_checkpoint(self.model, Path(cfg.MODEL.WEIGHTS))
         self.model.eval()
         self.input_format = str(cfg.INPUT.FORMAT)
         # Built once, as detectron2's DefaultPredictor does.
@@ -110,12 +223,27 @@ class LayoutPredictor:
 
         min_size = int(cfg.INPUT.MIN_SIZE_TEST)
         self.aug = T.ResizeShortestEdge([min_size, min_size], int(cfg.INPUT.MAX_SIZE_TEST))
+        if files is not None:
+            self._smoke_test()
+
+    def _smoke_test(self) -> None:
+        blank = np.full((SMOKE_IMAGE_SIZE, SMOKE_IMAGE_SIZE, 3), 255, dtype=np.uint8)
+        try:
+            self.detect(blank, masks=self.has_masks)
+        except ImportError as exc:
+            raise ModelUnavailable(f"this model needs detectron2's C extension ({exc})") from None
+        except Exception as exc:
+            raise ModelUnavailable(f"the model fails on a blank page: {type(exc).__name__}: {exc}") from None
 
     def predict(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Detect regions on an H x W x 3 uint8 RGB image.
+        """Boxes, scores and class ids on an H x W x 3 uint8 RGB image (see ``detect``)."""
+        found = self.detect(image)
+        return found.boxes, found.scores, found.classes
 
-        Returns boxes (N x 4 float32, x0, y0, x1, y1 in input pixels), scores (N float32) and class ids
-        (N int64, indices into ``LABELS``), best score first.
+    def detect(self, image: np.ndarray, *, masks: bool = False) -> Detections:
+        """Detect regions on an H x W x 3 uint8 RGB image, best score first.
+
+        ``masks``: also return each region's mask (H x W booleans), when the model predicts masks.
         """
         import torch
 
@@ -131,13 +259,58 @@ class LayoutPredictor:
         scores = instances.scores.numpy().astype(np.float32).reshape(-1)
         classes = instances.pred_classes.numpy().astype(np.int64).reshape(-1)
         order = np.argsort(-scores, kind="stable")
-        return boxes[order], scores[order], classes[order]
+        found_masks = None
+        if masks and instances.has("pred_masks"):
+            found_masks = instances.pred_masks.numpy().astype(bool).reshape(-1, height, width)[order]
+        return Detections(boxes[order], scores[order], classes[order], found_masks)
+
+
+def load_checkpoint(model: torch.nn.Module, path: Path) -> None:
+    """Load a checkpoint with detectron2's ``DetectionCheckpointer`` (``.pth``, ``.pkl``, fp16 or fp32),
+    keeping its usual tolerance (old pixel_mean/std and cell_anchors keys), and raise ``ModelUnavailable``
+    when anything else does not fit: missing keys (they would stay random), unexpected keys, wrong shapes."""
+    from detectron2.checkpoint import DetectionCheckpointer
+
+    class Checked(DetectionCheckpointer):
+        incompatible: Any = None
+
+        def _load_model(self, checkpoint: Any) -> Any:
+            self.incompatible = super()._load_model(checkpoint)
+            return self.incompatible
+
+    if not Path(path).is_file():  # fvcore would log "no checkpoint" and keep random weights
+        raise ModelUnavailable(f"checkpoint not found: {path}")
+    checkpointer = Checked(model)
+    try:
+        checkpointer.load(str(path))
+    except Exception as exc:
+        raise ModelUnavailable(
+            f"cannot read checkpoint {Path(path).name}: {type(exc).__name__}: {exc}"
+        ) from None
+    found = checkpointer.incompatible
+    problems = []
+    if found is not None:
+        shapes = [f"{k} {tuple(a)} in file, {tuple(b)} in model" for k, a, b in found.incorrect_shapes]
+        shaped = {k for k, _, _ in found.incorrect_shapes}
+        missing = [k for k in found.missing_keys if k not in shaped]
+        for what, keys in (
+            ("wrong shape", shapes),
+            ("missing", missing),
+            ("unexpected", found.unexpected_keys),
+        ):
+            if keys:
+                listed = ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+                problems.append(f"{len(keys)} {what}: {listed}")
+    if problems:
+        raise ModelUnavailable(
+            f"checkpoint {Path(path).name} does not fit the config ({'; '.join(problems)}); "
+            "was it trained with this config.yaml?"
+        )
 
 
 def weight_files(model_dir: Path | None = None) -> list[Path]:
-    """The files a shipped model is loaded from (``serve_app.models.weights.files_key`` keys on them)."""
-    model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
-    return [model_dir / CONFIG_FILE, model_dir / WEIGHTS_FILE]
+    """The files a model is loaded from (``serve_app.models.weights.files_key`` keys on them)."""
+    return locate(str(model_dir) if model_dir is not None else SHIPPED).paths
 
 
 def _build_on_weights(modeling: Any, cfg: CfgNode, weights: Mapping[str, np.ndarray]) -> torch.nn.Module:

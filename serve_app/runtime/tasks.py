@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +23,8 @@ import numpy as np
 import pymupdf
 import ray
 
-from serve_app.core.annotate import draw_regions
-from serve_app.core.layout import Box
+from serve_app.core.annotate import Drawn, draw_regions
+from serve_app.core.layout import LABELS
 from serve_app.core.pdf import Word, inspect_pdf, open_document, render_document_page
 from serve_app.runtime.process import set_process_nice
 
@@ -69,9 +70,11 @@ def _render(pdf: PdfRef, index: int, *, dpi: int, nice_increment: int) -> tuple[
     return render_document_page(_document(pdf), index, dpi=dpi)
 
 
-def _annotate(image: np.ndarray, regions: list[tuple[str, float, Box]], *, nice_increment: int) -> bytes:
+def _annotate(
+    image: np.ndarray, regions: list[Drawn], *, labels: Sequence[str] = LABELS, nice_increment: int
+) -> bytes:
     _as_batch_work(nice_increment)
-    return draw_regions(image, regions)
+    return draw_regions(image, regions, labels=labels)
 
 
 # (Typed Any: Ray's stubs do not model keyword arguments of remote functions.)
@@ -83,5 +86,5 @@ inspect_task: Any = _remote(max_retries=_RETRIES)(inspect_pdf)
 # ``.remote(PdfRef(ref), index, dpi=, nice_increment=)``
 render_task: Any = _remote(num_returns=2, max_retries=_RETRIES)(_render)
 # The page with its regions drawn, as PNG bytes:
-# ``.remote(image, [(label, score, box_px), ...], nice_increment=)``.
+# ``.remote(image, [(label, score, box_px, mask_px | None), ...], labels=, nice_increment=)``.
 annotate_task: Any = _remote(max_retries=_RETRIES)(_annotate)

@@ -1,11 +1,14 @@
-"""Export a trained layout detector as the Detector serves it: fp16 weights and a clean ``config.yaml``."""
+"""Export a trained layout detector as the Detector serves it: fp16 weights, a clean ``config.yaml`` and
+``labels.json``."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from serve_app.models.layout import CONFIG_FILE, WEIGHTS_FILE
+from serve_app.core.layout import LABELS
+from serve_app.models.layout import CONFIG_FILE, LABELS_FILE, WEIGHTS_FILE
 
 if TYPE_CHECKING:
     import torch
@@ -21,7 +24,7 @@ def fp16_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def export_model(model: torch.nn.Module, cfg: CfgNode, out_dir: Path) -> Path:
-    """Write ``model_fp16.pth`` and ``config.yaml`` into ``out_dir``; return the directory."""
+    """Write ``model_fp16.pth``, ``config.yaml`` and ``labels.json`` into ``out_dir``; return it."""
     import torch
 
     out_dir = Path(out_dir)
@@ -34,4 +37,5 @@ def export_model(model: torch.nn.Module, cfg: CfgNode, out_dir: Path) -> Path:
     export_cfg.DATASETS.TEST = ()
     export_cfg.OUTPUT_DIR = ""
     (out_dir / CONFIG_FILE).write_text(export_cfg.dump(), encoding="utf-8")
+    (out_dir / LABELS_FILE).write_text(json.dumps(list(LABELS)) + "\n", encoding="utf-8")
     return out_dir

@@ -8,6 +8,7 @@ local directory for the tests that cover that back end.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,15 @@ import ray
 from ray import serve
 from ray.serve.schema import ServeDeploySchema
 
+from serve_app.models.source import MODEL_CACHE_ENV
 from tests.app.helpers import set_user_config, wait_for_ready_field
+from tests.d2_models import random_model, train_tiny, upload
 from tests.s3_server import make_bucket, moto_s3_server, s3_client, s3_env
 from tools.launch import DEFAULT_CONFIG, deploy, free_port, load_config
 
 BUCKET = "serve-app-test"
 PREFIX = "app-tier"
+MODELS_BUCKET = "models"
 
 
 @pytest.fixture(scope="session")
@@ -40,9 +44,45 @@ def s3(s3_endpoint: str) -> Any:
 
 
 @pytest.fixture(scope="session")
-def serve_config(s3_endpoint: str) -> ServeDeploySchema:
-    env = s3_env(s3_endpoint) | {"SERVE_APP_STORE_URL": f"s3://{BUCKET}/{PREFIX}"}
-    return load_config(DEFAULT_CONFIG, port=free_port(), env_vars=env)
+def user_models(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """detectron2 models made as a user makes them, uploaded to the S3 server: name -> URI.
+
+    ``shapes``: trained by the stock DefaultTrainer on two classes of its own; ``masks``: a Mask R-CNN
+    and ``retina``: a RetinaNet, built by build_model and saved by DetectionCheckpointer; ``mismatched``:
+    the Mask R-CNN's config with the RetinaNet's checkpoint (passes the checks at start, fails to load).
+    """
+    root = tmp_path_factory.mktemp("user_models")
+    make_bucket(s3_endpoint, MODELS_BUCKET)
+    client = s3_client(s3_endpoint)
+    shapes = train_tiny(root / "shapes")
+    masks = random_model(root / "masks", "mask_rcnn")
+    retina = random_model(root / "retina", "retinanet")
+    mismatched = root / "mismatched"
+    mismatched.mkdir()
+    for source, name in ((masks, "config.yaml"), (masks, "labels.json"), (retina, "model_final.pth")):
+        shutil.copy(source / name, mismatched / name)
+    return {
+        "shapes": upload(client, MODELS_BUCKET, "shapes/v1", shapes),
+        "masks": upload(client, MODELS_BUCKET, "masks", masks),
+        "retina": upload(client, MODELS_BUCKET, "retina", retina),
+        "mismatched": upload(client, MODELS_BUCKET, "mismatched", mismatched),
+    }
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Detector replicas' node cache of fetched models (SERVE_APP_MODEL_CACHE), empty at start."""
+    return tmp_path_factory.mktemp("model_cache")
+
+
+@pytest.fixture(scope="session")
+def serve_config(s3_endpoint: str, user_models: dict[str, str], model_cache: Path) -> ServeDeploySchema:
+    env = s3_env(s3_endpoint) | {
+        "SERVE_APP_STORE_URL": f"s3://{BUCKET}/{PREFIX}",
+        MODEL_CACHE_ENV: str(model_cache),
+    }
+    args = {"models": {"layout": "shipped", **user_models}, "default_model": "layout"}
+    return load_config(DEFAULT_CONFIG, port=free_port(), env_vars=env, app_args=args)
 
 
 @pytest.fixture(scope="session")

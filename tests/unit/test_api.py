@@ -21,6 +21,7 @@ ROUTES = {
     ("/v1/jobs/{job_id}", "get"),
     ("/v1/jobs/{job_id}/result", "get"),
     ("/v1/jobs/{job_id}/pages/{number}.png", "get"),
+    ("/v1/models", "get"),
     ("/healthz", "get"),
     ("/readyz", "get"),
 }
@@ -64,7 +65,7 @@ def test_openapi_declares_the_limits_this_replica_enforces() -> None:
         assert (pdf["minLength"], pdf["maxLength"]) == (1, 4096)
         assert "multipart/form-data" in op["requestBody"]["content"]
         query = {p["name"]: p["schema"] for p in op["parameters"] if p["in"] == "query"}
-        assert set(query) == {"dpi", "score_threshold", "cluster"}
+        assert set(query) == {"dpi", "score_threshold", "cluster", "model", "masks"}
         assert (query["dpi"]["minimum"], query["dpi"]["maximum"]) == (36, 300)
         assert query["cluster"]["type"] == "boolean"
 

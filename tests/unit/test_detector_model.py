@@ -85,7 +85,7 @@ def test_missing_model_is_model_unavailable(tmp_path: Path) -> None:
     with pytest.raises(ModelUnavailable, match="config"):
         LayoutPredictor(tmp_path)
     (tmp_path / CONFIG_FILE).write_text(build_cfg(tiny=True).dump(), encoding="utf-8")
-    with pytest.raises(ModelUnavailable, match="weights"):
+    with pytest.raises(ModelUnavailable, match="no checkpoint"):
         LayoutPredictor(tmp_path)
 
 

@@ -168,4 +168,4 @@ def test_detector_built_on_shared_weights_predicts_identically() -> None:
     )
     for got, want in zip(on_weights.predict(page), loaded.predict(page), strict=True):
         np.testing.assert_array_equal(got, want)
-    assert len(weight_files()) == 2 and all(p.is_file() for p in weight_files())
+    assert len(weight_files()) == 3 and all(p.is_file() for p in weight_files())
