@@ -201,7 +201,7 @@ class Detector:
             masks=bool(cfg.MODEL.MASK_ON) and str(cfg.MODEL.META_ARCHITECTURE) != "RetinaNet",
             input_min_size=int(cfg.INPUT.MIN_SIZE_TEST),
             input_max_size=int(cfg.INPUT.MAX_SIZE_TEST),
-            checkpoint=files.checkpoint.name,
+            checkpoint=files.checkpoint_name,
         )
 
     def _version(self, model: ModelVersion | str | None) -> ModelVersion:

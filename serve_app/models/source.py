@@ -59,6 +59,7 @@ class ModelFiles:
     checkpoint: Path
     labels: Path | None
     digest: str  # hex SHA-256 (see ``files_digest``)
+    checkpoint_name: str  # the checkpoint's name where the model came from (cached copies are renamed)
 
     @property
     def paths(self) -> list[Path]:
@@ -109,7 +110,8 @@ def choose_files(
 def files_digest(files: dict[str, Path]) -> str:
     """SHA-256 over each file's role and content hash, in role order.
 
-    Renaming a file keeps the digest (the checkpoint's suffix counts: ``.pkl`` and ``.pth`` load differently).
+    Renaming a file keeps the digest (the checkpoint's suffix counts: ``.pkl`` and ``.pth`` load
+    differently).
     """
     outer = hashlib.sha256()
     for role in sorted(files):
@@ -187,7 +189,9 @@ def _local(uri: str, directory: Path, checkpoint: str | None, digest: str | None
     return _checked(uri, chosen, digest)
 
 
-def _checked(uri: str, files: dict[str, Path], expected: str | None) -> ModelFiles:
+def _checked(
+    uri: str, files: dict[str, Path], expected: str | None, checkpoint_name: str | None = None
+) -> ModelFiles:
     actual = files_digest(files)
     if expected is not None and actual != expected.lower():
         raise ModelUnavailable(
@@ -200,6 +204,7 @@ def _checked(uri: str, files: dict[str, Path], expected: str | None) -> ModelFil
         checkpoint=files["checkpoint"],
         labels=files.get("labels"),
         digest=actual,
+        checkpoint_name=checkpoint_name or files["checkpoint"].name,
     )
 
 
@@ -237,7 +242,9 @@ def _fetch_s3(
         with _locked(cache / "locks" / f"{listed.hexdigest()}.lock"):
             known = (_read_text(index) or "").strip()
             if known and _verified(cache / known, names, known):
-                return _checked(uri, {role: cache / known / n for role, n in names.items()}, expected)
+                return _checked(
+                    uri, {r: cache / known / n for r, n in names.items()}, expected, chosen["checkpoint"]
+                )
             scratch = Path(tempfile.mkdtemp(prefix="fetch-", dir=_made(cache)))
             try:
                 for role, name in chosen.items():
@@ -253,7 +260,7 @@ def _fetch_s3(
                 index.write_text(digest)
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
-        return _checked(uri, {role: final / n for role, n in names.items()}, expected)
+        return _checked(uri, {r: final / n for r, n in names.items()}, expected, chosen["checkpoint"])
     except (BotoCoreError, ClientError) as exc:
         raise ModelUnavailable(f"cannot read model {uri}: {exc}") from None
     except OSError as exc:
