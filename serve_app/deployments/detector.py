@@ -34,7 +34,7 @@ from serve_app.runtime.shared_weights import (
     bind_shared_weights,
     published_weights,
 )
-from serve_app.settings import DEFAULT_NUM_CPUS, AppArgs, DetectorConfig, ModelEntry, parse_settings
+from serve_app.settings import DEFAULT_NUM_CPUS, DetectorConfig, ModelEntry, parse_settings
 from serve_app.types import PageImage
 
 logger = logging.getLogger("ray.serve")
@@ -60,17 +60,34 @@ class _Loaded:
                 self.on_unload(self)
 
 
+def _inspect(name: str, entry: ModelEntry) -> tuple[ModelFiles, ModelVersion, ModelInfo]:
+    """Fetch (once per node) and check one model without loading its weights: its files, its current
+    version and what ``GET /v1/models`` says about it."""
+    files = locate(entry.uri, checkpoint=entry.checkpoint, digest=entry.digest)
+    cfg = load_cfg(files.config)
+    check_architecture(cfg)
+    labels = model_labels(files, cfg)
+    version = ModelVersion(name=name, uri=entry.uri, digest=files.digest, labels=labels)
+    info = ModelInfo(
+        name=name,
+        default=False,
+        digest=files.digest,
+        labels=list(labels),
+        architecture=str(cfg.MODEL.META_ARCHITECTURE),
+        backbone=f"{cfg.MODEL.BACKBONE.NAME} R-{cfg.MODEL.RESNETS.DEPTH}",
+        masks=bool(cfg.MODEL.MASK_ON) and str(cfg.MODEL.META_ARCHITECTURE) != "RetinaNet",
+        input_min_size=int(cfg.INPUT.MIN_SIZE_TEST),
+        input_max_size=int(cfg.INPUT.MAX_SIZE_TEST),
+        checkpoint=files.checkpoint_name,
+    )
+    return files, version, info
+
+
 @serve.deployment(ray_actor_options={"num_cpus": DEFAULT_NUM_CPUS["Detector"]})
 class Detector:
     """Finds regions on page images with the detectron2 model each request names (default: ``layout``)."""
 
-    def __init__(
-        self,
-        *,
-        models: dict[str, Any] | None = None,
-        default_model: str | None = None,
-        share_weights: bool = True,
-    ) -> None:
+    def __init__(self, *, share_weights: bool = True) -> None:
         began = time.perf_counter()
         self._threads = torch_threads(replica_cpus())
         # Lower the priority before loading the model: a replica added by autoscaling in the middle of a
@@ -78,31 +95,24 @@ class Detector:
         self._config = DetectorConfig()
         self._base_nice = os.getpriority(os.PRIO_PROCESS, 0)
         self._nice = set_process_nice(self._base_nice + self._config.nice_increment)
-        table: dict[str, Any] = {"models": models} if models else {}
-        if default_model:
-            table["default_model"] = default_model
-        args = parse_settings(AppArgs, table, where="Detector models")
-        self._entries: dict[str, ModelEntry] = args.model_entries()
-        self._default = args.default_model
         self._share = share_weights
         self._lock = threading.Lock()
-        # Every model is fetched (once per node) and checked now, so a bad one fails the deploy with its
-        # reason; only the default one is loaded (the others load on their first request).
+        self._entries: dict[str, ModelEntry] = {}
         self._files: dict[str, ModelFiles] = {}
         self._versions: dict[str, ModelVersion] = {}
         self._info: dict[str, ModelInfo] = {}
-        for name, entry in self._entries.items():
-            try:
-                self._inspect(name, entry)
-            except ModelUnavailable as exc:
-                raise ModelUnavailable(f"model {name!r} ({entry.uri}): {exc.message}") from None
-        self._known: dict[str, ModelVersion] = {v.model_id: v for v in self._versions.values()}
+        self._default = ""
+        self._known: dict[str, ModelVersion] = {}
         self._loaded: dict[str, _Loaded] = {}
         self._failed: dict[str, tuple[float, ModelUnavailable]] = {}
-        default = self._versions[self._default]
-        self._loaded[default.model_id] = self._load(default)
+        self._unavailable: dict[str, str] = {}  # names whose only entry cannot be used: the reason
+        self._preloaded: set[str] = set()  # loaded by _apply_models, not (yet) handed to the multiplexer
         self._models_size = self._config.max_models_per_replica
         self._get_model = self._multiplexer(self._models_size)
+        # The defaults' model table (the shipped model) until reconfigure applies configs/serve.yaml's;
+        # a table that names the same default model does not load it twice.
+        self._configured = False  # whether a user_config was applied (the first one is strict)
+        self._apply_models(self._config, strict=True)
         self._seconds = metrics.Histogram(
             "serve_app_detector_page_seconds",
             description="Model time per page.",
@@ -123,31 +133,115 @@ class Detector:
             boundaries=[1, 2, 4, 8, 16, 32, 64],
         )
         logger.info(
-            "Detector ready in %.2f s: models %s (default %s), %d torch threads, shared weights: %s",
+            "Detector started in %.2f s (%d torch threads, shared weights: %s)",
             time.perf_counter() - began,
-            ", ".join(f"{n}={v.digest[:12]}" for n, v in self._versions.items()),
-            self._default,
             self._threads,
             "yes" if share_weights else "no",
         )
 
     def reconfigure(self, config: dict[str, Any]) -> None:
-        """Apply ``user_config``; unknown keys or bad values fail the deploy."""
-        self._config = parse_settings(DetectorConfig, config, where="Detector user_config")
-        self._nice = set_process_nice(self._base_nice + self._config.nice_increment)
-        self._detect_batch.set_max_batch_size(self._config.max_batch_size)  # type: ignore[attr-defined]
-        self._detect_batch.set_batch_wait_timeout_s(self._config.batch_wait_timeout_s)  # type: ignore[attr-defined]
-        if self._config.max_models_per_replica != self._models_size:
+        """Apply ``user_config``; unknown keys, bad values or a model that cannot be used fail the deploy
+        (and leave this replica serving the models it had)."""
+        new = parse_settings(DetectorConfig, config, where="Detector user_config")
+        # The first user_config (replica start) must be whole; later ones never take the replica down.
+        self._apply_models(new, strict=not self._configured)
+        self._configured = True
+        self._config = new
+        self._nice = set_process_nice(self._base_nice + new.nice_increment)
+        self._detect_batch.set_max_batch_size(new.max_batch_size)  # type: ignore[attr-defined]
+        self._detect_batch.set_batch_wait_timeout_s(new.batch_wait_timeout_s)  # type: ignore[attr-defined]
+        if new.max_models_per_replica != self._models_size:
             # A new multiplexer with the new size; models it does not hold are unloaded, the default kept.
-            self._models_size = self._config.max_models_per_replica
+            self._models_size = new.max_models_per_replica
             default_id = self._versions[self._default].model_id
             with self._lock:
-                kept = {k: v for k, v in self._loaded.items() if k == default_id}
                 dropped = [v for k, v in self._loaded.items() if k != default_id]
-                self._loaded = kept
+                self._loaded = {k: v for k, v in self._loaded.items() if k == default_id}
+                self._preloaded = set(self._loaded)
             for loaded in dropped:
                 loaded.on_unload = None
             self._get_model = self._multiplexer(self._models_size)
+
+    def _apply_models(self, config: DetectorConfig, *, strict: bool) -> None:
+        """Make ``config``'s model table current: fetch (once per node) and check every new or changed
+        entry, load the default model, then switch.
+
+        ``strict`` (replica start): the table must be whole; any model that cannot be used raises, so the
+        deploy fails with its reason. Otherwise (a re-deploy) a serving replica is never taken down: a name
+        whose new entry fails keeps its previous version, a new name that fails answers 503 with the
+        reason, and both are reported by ``GET /v1/models`` and the logs.
+        """
+        first = strict or not self._versions
+        entries: dict[str, ModelEntry] = {}
+        files: dict[str, ModelFiles] = {}
+        versions: dict[str, ModelVersion] = {}
+        info: dict[str, ModelInfo] = {}
+        errors: dict[str, str] = {}
+        for name, entry in config.model_entries().items():
+            if self._entries.get(name) != entry or name not in self._versions:
+                try:
+                    files[name], versions[name], info[name] = _inspect(name, entry)
+                    entries[name] = entry
+                    continue
+                except ModelUnavailable as exc:
+                    errors[name] = f"model {name!r} ({entry.uri}): {exc.message}"
+                    if first:
+                        raise ModelUnavailable(errors[name]) from None
+                    logger.error("%s", errors[name])
+                    if name not in self._versions:
+                        continue
+            entries[name], files[name], versions[name] = (
+                self._entries[name],
+                self._files[name],
+                self._versions[name],
+            )
+            info[name] = self._info[name]
+        default_name = config.default_model if config.default_model in versions else self._default
+        default = versions[default_name]
+        with self._lock:
+            loaded = default.model_id in self._loaded
+        if not loaded:
+            try:
+                model = self._load(default, files[default_name])
+            except ModelUnavailable as exc:
+                message = f"default model {default_name!r} ({default.uri}): {exc.message}"
+                if first or default_name not in self._versions:
+                    raise ModelUnavailable(message) from None
+                logger.error("%s", message)
+                errors[default_name] = message
+                entries[default_name] = self._entries[default_name]
+                files[default_name], versions[default_name] = (
+                    self._files[default_name],
+                    self._versions[default_name],
+                )
+                info[default_name] = self._info[default_name]
+                default = versions[default_name]
+                loaded = True
+        for name in info:
+            info[name] = info[name].model_copy(
+                update={"default": name == default_name, "error": errors.get(name)}
+            )
+        changed = [n for n in versions if self._versions.get(n) != versions[n]]
+        removed = sorted(set(self._versions) - set(versions))
+        with self._lock:
+            if not loaded:
+                self._loaded[default.model_id] = model
+            # A default loaded here that no request ever used is not in the multiplexer's LRU: unload it
+            # when it stops being the default.
+            for stale in self._preloaded - {default.model_id}:
+                self._loaded.pop(stale, None)
+            self._preloaded = (self._preloaded | {default.model_id}) & set(self._loaded)
+            self._entries, self._files, self._versions, self._info = entries, files, versions, info
+            self._unavailable = {n: e for n, e in errors.items() if n not in versions}
+            self._default = default_name
+            self._known.update({v.model_id: v for v in versions.values()})
+        if changed or removed:
+            logger.info(
+                "models: %s (default %s)%s",
+                ", ".join(f"{n}={versions[n].digest[:12]}" for n in changed) or "unchanged",
+                self._default,
+                f"; no longer served: {', '.join(removed)}" if removed else "",
+            )
 
     def ready(self) -> dict[str, Any]:
         with self._lock:
@@ -156,7 +250,8 @@ class Detector:
         return {
             "torch_threads": self._threads,
             "nice": self._nice,
-            "default_model": self._default,
+            "versions": {name: v.digest for name, v in self._versions.items()},
+            "model_errors": {name: i.error for name, i in self._info.items() if i.error} | self._unavailable,
             "models_loaded": {k: v.weights.report() for k, v in loaded.items()},
             **(default.weights.report() if default else {}),
             **self._config.model_dump(),
@@ -176,32 +271,17 @@ class Detector:
         name = self._default if model is None else model
         version = self._versions.get(name)
         if version is None:
-            raise unknown_model(name, list(self._versions))
+            if name in self._unavailable:
+                raise ModelUnavailable(self._unavailable[name])
+            raise unknown_model(name, [*self._versions, *self._unavailable])
         return version
 
     def models(self) -> ModelsResponse:
         """Every model this Detector serves (``GET /v1/models``)."""
-        return ModelsResponse(default=self._default, models=[self._info[name] for name in sorted(self._info)])
-
-    def _inspect(self, name: str, entry: ModelEntry) -> None:
-        files = locate(entry.uri, checkpoint=entry.checkpoint, digest=entry.digest)
-        cfg = load_cfg(files.config)
-        check_architecture(cfg)
-        labels = model_labels(files, cfg)
-        self._files[name] = files
-        self._versions[name] = ModelVersion(name=name, uri=entry.uri, digest=files.digest, labels=labels)
-        resnets = cfg.MODEL.RESNETS
-        self._info[name] = ModelInfo(
-            name=name,
-            default=name == self._default,
-            digest=files.digest,
-            labels=list(labels),
-            architecture=str(cfg.MODEL.META_ARCHITECTURE),
-            backbone=f"{cfg.MODEL.BACKBONE.NAME} R-{resnets.DEPTH}",
-            masks=bool(cfg.MODEL.MASK_ON) and str(cfg.MODEL.META_ARCHITECTURE) != "RetinaNet",
-            input_min_size=int(cfg.INPUT.MIN_SIZE_TEST),
-            input_max_size=int(cfg.INPUT.MAX_SIZE_TEST),
-            checkpoint=files.checkpoint_name,
+        return ModelsResponse(
+            default=self._default,
+            models=[self._info[name] for name in sorted(self._info)],
+            unavailable=dict(sorted(self._unavailable.items())),
         )
 
     def _version(self, model: ModelVersion | str | None) -> ModelVersion:
@@ -219,6 +299,7 @@ class Detector:
         async def load(model_id: str) -> _Loaded:
             with self._lock:
                 loaded = self._loaded.get(model_id)
+                self._preloaded.discard(model_id)  # the multiplexer holds it from now on
             if loaded is not None:
                 return loaded
             failed = self._failed.get(model_id)
@@ -237,14 +318,15 @@ class Detector:
 
         return serve.multiplexed(max_num_models_per_replica=size)(load)
 
-    def _load(self, version: ModelVersion) -> _Loaded:
+    def _load(self, version: ModelVersion, files: ModelFiles | None = None) -> _Loaded:
         """Build ``version``'s model on this replica, on the node's shared copy of its weights if any."""
         began = time.perf_counter()
-        entry = self._entries[version.name]
-        files = self._files.get(version.name)
+        files = files or self._files.get(version.name)
         if files is None or files.digest != version.digest:
             # An earlier version (a job pinned it): fetched by its URI and verified against its digest.
-            files = locate(version.uri, checkpoint=entry.checkpoint, digest=version.digest)
+            entry = self._entries.get(version.name)
+            checkpoint = entry.checkpoint if entry is not None else None
+            files = locate(version.uri, checkpoint=checkpoint, digest=version.digest)
         shared: SharedWeights | None = None
         if self._share:
             # A later replica on this node builds the model without weights and binds the shared copy;

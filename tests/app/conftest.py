@@ -81,8 +81,8 @@ def serve_config(s3_endpoint: str, user_models: dict[str, str], model_cache: Pat
         "SERVE_APP_STORE_URL": f"s3://{BUCKET}/{PREFIX}",
         MODEL_CACHE_ENV: str(model_cache),
     }
-    args = {"models": {"layout": "shipped", **user_models}, "default_model": "layout"}
-    return load_config(DEFAULT_CONFIG, port=free_port(), env_vars=env, app_args=args)
+    models = {"models": {"layout": "shipped", **user_models}, "default_model": "layout"}
+    return load_config(DEFAULT_CONFIG, port=free_port(), env_vars=env, user_configs={"Detector": models})
 
 
 @pytest.fixture(scope="session")
