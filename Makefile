@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM := false
 export RAY_USAGE_STATS_ENABLED := 0
 
 .PHONY: install browser check fuzz-api run test test-unit test-app test-cluster lint bench bench-embed bench-pdf bench-autoscaling bench-detector clustering-quality \
-	bench-perf bench-memory bench-compare bench-creep \
+	bench-perf bench-memory bench-compare bench-creep bench-models \
 	train-detector evaluate-detector lock clean manifests docker
 
 install: $(STAMP)
@@ -69,6 +69,10 @@ bench-pdf: install
 
 bench-detector: install
 	$(BIN)/python -m benchmarks.detector_speed
+
+# Several detectron2 models in one Detector replica: memory, first request cold vs warm (about 3 minutes).
+bench-models: install
+	$(BIN)/python -m benchmarks.model_switch
 
 # The performance suite (docs/benchmarks.md): memory per replica with shared weights on and off, then
 # direct call vs gunicorn --preload baseline vs this service (HTTP and handles), then the long creep run.

@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
+import numpy as np
 import pymupdf
 import pytest
+import ray
 from ray import serve
 from ray.serve import Deployment
 from ray.serve.schema import ServeDeploySchema
 
 from serve_app.deployments.detector import Detector
+from serve_app.models.source import MODEL_CACHE_ENV
+from serve_app.types import PageImage
 from tests.app.conftest import MODELS_BUCKET
 from tests.app.helpers import (
     PDF,
@@ -165,3 +170,45 @@ def test_a_model_that_cannot_be_used_at_start_fails_the_deploy_with_its_reason(
         assert "model s3://models/not-uploaded/ has no config.yaml (found: nothing)" in message
     finally:
         serve.delete("bad_models")
+
+
+def test_multiplexing_unloads_the_least_recently_used_and_every_model_binds_its_shared_copy(
+    serve_url: str, s3_endpoint: str, user_models: dict[str, str], model_cache: Path
+) -> None:
+    """A Detector of its own (one replica, two models at most) next to the session's: the session's
+    Detector already published the shared weights of the models it loaded, keyed by digest."""
+    small = cast(Deployment, Detector).options(
+        name="SmallDetector",
+        num_replicas=1,
+        ray_actor_options={
+            "num_cpus": 0,
+            "runtime_env": {"env_vars": s3_env(s3_endpoint) | {MODEL_CACHE_ENV: str(model_cache)}},
+        },
+        user_config={"models": {"layout": "shipped", **user_models}, "max_models_per_replica": 2},
+    )
+    serve.run(small.bind(), name="small_detector", route_prefix=None)
+    try:
+        handle = serve.get_deployment_handle("SmallDetector", app_name="small_detector")
+        image = PageImage(image=ray.put(np.full((200, 160, 3), 255, dtype=np.uint8)))
+        versions = {name: handle.resolve.remote(name).result() for name in ("shapes", "retina", "masks")}
+
+        def ask(name: str) -> dict[str, Any]:
+            routed = handle.options(multiplexed_model_id=versions[name].model_id)
+            routed.detect.remote(image, model=versions[name]).result(timeout_s=120)
+            info: dict[str, Any] = routed.ready.remote().result()
+            return info
+
+        ask("shapes")
+        ask("retina")
+        loaded = ask("masks")["models_loaded"]  # a third model: the least recently used one goes
+        ids = {name: v.model_id for name, v in versions.items()}
+        assert ids["masks"] in loaded and ids["retina"] in loaded and ids["shapes"] not in loaded
+        for name in ("masks", "retina"):
+            shared = loaded[ids[name]]["shared_weights"]
+            assert shared["holder"].startswith(f"detector:{versions[name].digest[:16]}:")
+            assert loaded[ids[name]]["weights_in_shared_memory"] == 1.0
+        reloaded = ask("shapes")["models_loaded"]
+        assert ids["shapes"] in reloaded and ids["retina"] not in reloaded
+        assert reloaded[ids["shapes"]]["weights_in_shared_memory"] == 1.0
+    finally:
+        serve.delete("small_detector")

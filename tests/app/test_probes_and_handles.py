@@ -35,7 +35,7 @@ def test_readyz_reports_every_deployment(http: httpx.Client) -> None:
 def test_every_documented_route_answers_as_documented(http: httpx.Client) -> None:
     doc = http.get("/openapi.json").json()
     validate(doc)
-    assert len(doc["paths"]) == 9
+    assert len(doc["paths"]) == 10
     submitted = http.post("/v1/jobs", content=pdfs.text_pdf(1), headers=PDF)
     job_id = wait_for_job(http, submitted.json()["id"])["id"]
     for path, ops in doc["paths"].items():
