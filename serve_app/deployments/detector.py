@@ -74,7 +74,8 @@ def _inspect(name: str, entry: ModelEntry) -> tuple[ModelFiles, ModelVersion, Mo
         digest=files.digest,
         labels=list(labels),
         architecture=str(cfg.MODEL.META_ARCHITECTURE),
-        backbone=f"{cfg.MODEL.BACKBONE.NAME} R-{cfg.MODEL.RESNETS.DEPTH}",
+        backbone=str(cfg.MODEL.BACKBONE.NAME)
+        + (f" R-{cfg.MODEL.RESNETS.DEPTH}" if "resnet" in str(cfg.MODEL.BACKBONE.NAME) else ""),
         masks=bool(cfg.MODEL.MASK_ON) and str(cfg.MODEL.META_ARCHITECTURE) != "RetinaNet",
         input_min_size=int(cfg.INPUT.MIN_SIZE_TEST),
         input_max_size=int(cfg.INPUT.MAX_SIZE_TEST),
@@ -109,10 +110,10 @@ class Detector:
         self._preloaded: set[str] = set()  # loaded by _apply_models, not (yet) handed to the multiplexer
         self._models_size = self._config.max_models_per_replica
         self._get_model = self._multiplexer(self._models_size)
-        # The defaults' model table (the shipped model) until reconfigure applies configs/serve.yaml's;
-        # a table that names the same default model does not load it twice.
+        # The model table comes from user_config (reconfigure, right after this); without one, the first
+        # health check (before the replica takes requests) applies the defaults: the shipped model.
         self._configured = False  # whether a user_config was applied (the first one is strict)
-        self._apply_models(self._config, strict=True)
+        self._table_lock = threading.Lock()
         self._seconds = metrics.Histogram(
             "serve_app_detector_page_seconds",
             description="Model time per page.",
@@ -144,8 +145,9 @@ class Detector:
         (and leave this replica serving the models it had)."""
         new = parse_settings(DetectorConfig, config, where="Detector user_config")
         # The first user_config (replica start) must be whole; later ones never take the replica down.
-        self._apply_models(new, strict=not self._configured)
-        self._configured = True
+        with self._table_lock:
+            self._apply_models(new, strict=not self._configured)
+            self._configured = True
         self._config = new
         self._nice = set_process_nice(self._base_nice + new.nice_increment)
         self._detect_batch.set_max_batch_size(new.max_batch_size)  # type: ignore[attr-defined]
@@ -243,7 +245,15 @@ class Detector:
                 f"; no longer served: {', '.join(removed)}" if removed else "",
             )
 
+    def _ensure_models(self) -> None:
+        """Apply the default model table if no user_config did (a deployment without one)."""
+        if not self._versions:
+            with self._table_lock:
+                if not self._versions:
+                    self._apply_models(self._config, strict=True)
+
     def ready(self) -> dict[str, Any]:
+        self._ensure_models()
         with self._lock:
             loaded = dict(self._loaded)
         default = loaded.get(self._versions[self._default].model_id)
@@ -259,6 +269,7 @@ class Detector:
 
     def check_health(self) -> None:
         """Serve's periodic health check: also tells the weights holders their weights are in use."""
+        self._ensure_models()
         with self._lock:
             loaded = list(self._loaded.values())
         for model in loaded:
@@ -268,6 +279,7 @@ class Detector:
 
     def resolve(self, model: str | None = None) -> ModelVersion:
         """The current version of the model named ``model`` (None: the default); unknown names are a 422."""
+        self._ensure_models()
         name = self._default if model is None else model
         version = self._versions.get(name)
         if version is None:
@@ -278,6 +290,7 @@ class Detector:
 
     def models(self) -> ModelsResponse:
         """Every model this Detector serves (``GET /v1/models``)."""
+        self._ensure_models()
         return ModelsResponse(
             default=self._default,
             models=[self._info[name] for name in sorted(self._info)],
@@ -289,6 +302,7 @@ class Detector:
             return self.resolve(model)
         if not isinstance(model, ModelVersion):
             raise InvalidInput(f"model must be a name or a ModelVersion, got {type(model).__name__}")
+        self._ensure_models()
         if model.name not in self._entries:
             raise ModelUnavailable(
                 f"model {model.name!r} is no longer served; known models: {', '.join(sorted(self._entries))}"
