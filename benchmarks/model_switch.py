@@ -184,7 +184,9 @@ def main() -> None:
     lines += [
         "",
         f"At start (layout only): replica USS {first['uss_mib']:.0f} MiB, PSS {first['pss_mib']:.0f} MiB."
-        f" Loaded at the end: {', '.join(sorted(loaded))}.",
+        f" Loaded at the end: {', '.join(sorted(loaded))}. Replica USS after the first warm request"
+        f" {rows[1]['uss_mib']:.0f} MiB, highest {max(r['uss_mib'] for r in rows):.0f} MiB, at the end"
+        f" {rows[-1]['uss_mib']:.0f} MiB.",
         "A reload after an eviction binds the node's shared copy (its holder keeps it for",
         "`HOLDER_IDLE_EXIT_S` after the last replica used it), so it skips reading the checkpoint; a first",
         "load reads the checkpoint from the node cache and publishes the copy.",

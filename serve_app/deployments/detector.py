@@ -10,6 +10,7 @@ Weights are shared per node and per version (``serve_app.runtime.shared_weights`
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import threading
@@ -27,7 +28,7 @@ from serve_app.core.errors import InvalidInput, ModelUnavailable
 from serve_app.core.layout import Region, to_regions
 from serve_app.models.layout import LayoutPredictor, check_architecture, load_cfg, model_labels
 from serve_app.models.source import ModelFiles, locate
-from serve_app.runtime.process import replica_cpus, set_process_nice, torch_threads
+from serve_app.runtime.process import release_freed_memory, replica_cpus, set_process_nice, torch_threads
 from serve_app.runtime.shared_weights import (
     LoadedWeights,
     SharedWeights,
@@ -334,6 +335,9 @@ class Detector:
 
     def _load(self, version: ModelVersion, files: ModelFiles | None = None) -> _Loaded:
         """Build ``version``'s model on this replica, on the node's shared copy of its weights if any."""
+        # The multiplexer unloads the least recently used model just before: give its memory back first.
+        gc.collect()
+        release_freed_memory()
         began = time.perf_counter()
         files = files or self._files.get(version.name)
         if files is None or files.digest != version.digest:
