@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from serve_app.core.annotate import LABEL_COLOURS, LEGEND_ROW_HEIGHT, draw_regions, legend_height
+from serve_app.core.annotate import (
+    LABEL_COLOURS,
+    LEGEND_ROW_HEIGHT,
+    draw_regions,
+    label_colours,
+    legend_height,
+)
 from serve_app.core.errors import InvalidInput
 from serve_app.core.layout import LABELS
 
@@ -98,3 +104,23 @@ def test_draw_regions_rejects_bad_input(
 ) -> None:
     with pytest.raises(InvalidInput, match=fragment):
         draw_regions(image, regions)
+
+
+def test_other_models_labels_get_colours_and_a_legend_and_masks_are_outlined() -> None:
+    labels = ("stamp", "signature", "title")
+    colours = label_colours(labels)
+    assert colours["title"] == LABEL_COLOURS["title"]  # the shipped labels keep theirs
+    assert len(set(colours.values())) == 3
+    # A diamond-shaped mask inside a large box: its outline is drawn inside, away from the box edges.
+    diamond = ((200.0, 100.0), (260.0, 160.0), (200.0, 220.0), (140.0, 160.0))
+    out = decode(
+        draw_regions(page(), [("stamp", 0.9, (100.0, 60.0, 300.0, 260.0), (diamond,))], labels=labels)
+    )
+    stamp = list(colours["stamp"])
+    assert out[130, 170].tolist() == stamp or out[130, 171].tolist() == stamp  # on the edge (170, 130)
+    assert out[160, 200].tolist() == [255, 255, 255]  # inside the diamond: not filled
+    legend = out[300:]
+    for colour in colours.values():
+        assert (legend == colour).all(axis=2).any()
+    with pytest.raises(InvalidInput, match="expected one of stamp, signature, title"):
+        draw_regions(page(), [("text", 0.9, (1.0, 1.0, 20.0, 20.0))], labels=labels)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from serve_app.core.errors import InvalidInput
-from serve_app.core.layout import LABELS, check_page_image, to_regions
+from serve_app.core.layout import LABELS, check_page_image, mask_polygons, to_regions
 
 
 def test_to_regions_filters_orders_and_converts() -> None:
@@ -62,3 +62,39 @@ def test_check_page_image() -> None:
     ):
         with pytest.raises(InvalidInput, match="H x W x 3 uint8"):
             check_page_image(bad)
+
+
+def test_regions_carry_the_models_own_labels_and_mask_outlines() -> None:
+    masks = np.zeros((2, 40, 50), dtype=bool)
+    masks[0, 10:20, 5:15] = True  # pixels x 5..14, y 10..19
+    regions = to_regions(
+        np.array([[4.0, 9.0, 16.0, 21.0], [30.0, 5.0, 45.0, 35.0]]),
+        np.array([0.9, 0.8]),
+        np.array([1, 0]),
+        image_size=(40, 50),
+        points_per_pixel=0.5,
+        labels=("stamp", "signature"),
+        masks=masks,
+    )
+    assert [r.label for r in regions] == ["stamp", "signature"]  # top to bottom
+    signature = regions[1]
+    assert signature.mask_px is not None and len(signature.mask_px) == 1
+    xs = [x for x, _ in signature.mask_px[0]]
+    ys = [y for _, y in signature.mask_px[0]]
+    assert (min(xs), max(xs), min(ys), max(ys)) == (5.0, 15.0, 10.0, 20.0)  # pixel edges
+    assert signature.mask_pt == tuple(tuple((x / 2, y / 2) for x, y in p) for p in signature.mask_px)
+    assert regions[0].mask_px == ()  # an empty mask: no outline
+    with_unknown_class = to_regions(
+        np.array([[1.0, 1.0, 5.0, 5.0]]), np.array([0.9]), np.array([2]), image_size=(40, 50),
+        points_per_pixel=1.0, labels=("stamp", "signature"),
+    )  # fmt: skip
+    assert with_unknown_class == []
+
+
+def test_mask_polygons_skip_holes_and_cap_the_vertices() -> None:
+    ring = np.ones((60, 60), dtype=bool)
+    ring[20:40, 20:40] = False
+    (outline,) = mask_polygons(ring, max_points=16)  # the hole is not an outline of its own
+    assert len(outline) == 16
+    assert {x for x, _ in outline} <= {v / 2 for v in range(0, 121)}
+    assert mask_polygons(np.zeros((5, 5), dtype=bool)) == ()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,10 @@ from serve_app.settings import (
     DEPLOYMENT_CONFIGS,
     AppArgs,
     ClustererConfig,
+    DetectorConfig,
     EmbedderConfig,
     IngressConfig,
+    ModelEntry,
     parse_settings,
 )
 from tools.launch import DEFAULT_CONFIG, load_config
@@ -83,3 +86,30 @@ def test_serve_yaml_restates_the_defaults_of_settings() -> None:
 def test_default_resources_fit_a_two_core_machine() -> None:
     assert set(DEFAULT_NUM_CPUS) == set(DEPLOYMENT_CONFIGS)
     assert sum(DEFAULT_NUM_CPUS.values()) <= 2.0
+
+
+def test_the_detector_model_table_is_checked_before_anything_loads() -> None:
+    where = "Detector user_config"
+    default = parse_settings(DetectorConfig, None, where=where)
+    assert (
+        default.model_entries() == {"layout": ModelEntry(uri="shipped")} and default.default_model == "layout"
+    )
+    table = parse_settings(
+        DetectorConfig,
+        {
+            "models": {"layout": "shipped", "invoices": {"uri": "s3://b/m/v3/", "checkpoint": "model_1.pth"}},
+            "default_model": "invoices",
+        },
+        where=where,
+    )
+    assert table.model_entries()["invoices"] == ModelEntry(uri="s3://b/m/v3/", checkpoint="model_1.pth")
+    for bad, message in (
+        ({"models": {"Bad Name": "x"}, "default_model": "x"}, "model names must match"),
+        ({"models": {"a": "x"}, "default_model": "b"}, "default_model 'b' is not in models (a)"),
+        ({"models": {}}, "models"),
+        ({"models": {"a": {"uri": "x", "digest": "not-hex"}}, "default_model": "a"}, "digest"),
+        ({"models": {"a": {"uri": "x", "checkpoint": "../up.pth"}}, "default_model": "a"}, "checkpoint"),
+        ({"models": {"a": {"url": "x"}}, "default_model": "a"}, "url"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            parse_settings(DetectorConfig, bad, where=where)
