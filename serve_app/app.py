@@ -15,6 +15,7 @@ from serve_app.deployments.detector import Detector
 from serve_app.deployments.embedder import Embedder
 from serve_app.deployments.ingress import Ingress
 from serve_app.deployments.job_runner import JobRunner
+from serve_app.models.embedding import model_name
 from serve_app.settings import AppArgs, parse_settings
 
 
@@ -28,7 +29,9 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     clusterer = cast(Deployment, Clusterer).bind()
     detector = cast(Deployment, Detector).bind(share_weights=app_args.share_weights)
     job_runner = cast(Deployment, JobRunner).bind(detector, embedder, clusterer)
-    return cast(Deployment, Ingress).bind(embedder, clusterer, detector, job_runner)
+    return cast(Deployment, Ingress).bind(
+        embedder, clusterer, detector, job_runner, embedding_model=model_name(app_args.embedder_model_path)
+    )
 
 
 def build_embedder(args: dict[str, Any] | None = None) -> Application:

@@ -7,6 +7,7 @@ The same models answer ``POST /v1/detect``, make up a job's result, and travel t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -44,6 +45,18 @@ class AnalyzeOptions(_Model):
         default=False,
         description="Also return each region's mask outline as polygons in PDF points (models with masks).",
     )
+
+
+class DetectOptions(AnalyzeOptions):
+    """``POST /v1/detect``'s options: the analysis options and the answer's format."""
+
+    format: Literal["json", "markdown"] = Field(
+        default="json",
+        description="json: AnalyzeResult; markdown: the document as Markdown (text/markdown).",
+    )
+
+    def analysis(self) -> AnalyzeOptions:
+        return AnalyzeOptions.model_validate(self.model_dump(exclude={"format"}))
 
 
 class RegionResult(_Model):

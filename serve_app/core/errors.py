@@ -38,6 +38,13 @@ class NotFound(ServeAppError):
     status = 404
 
 
+class ModelNotFound(ServeAppError):
+    """No served model has this name (``/v1/embeddings``'s ``model``); the message lists the names."""
+
+    code = "model_not_found"
+    status = 404
+
+
 class MethodNotAllowed(ServeAppError):
     """The route exists but not with this HTTP method (the ``Allow`` header lists the methods it has)."""
 
@@ -101,6 +108,7 @@ class InternalError(ServeAppError):
 HTTP_ERRORS: tuple[type[ServeAppError], ...] = (
     MalformedBody,
     NotFound,
+    ModelNotFound,
     MethodNotAllowed,
     JobNotFinished,
     JobFailed,

@@ -8,6 +8,7 @@ A job lives under ``jobs/<id>/``::
     pages/00001.json    PageResult of page 1, written once when the page is done
     pages/00001.png     page 1 with its regions drawn
     result.json         the assembled result, once the job succeeded
+    result.md           the result as Markdown, written the first time it is asked for
     active/<id>         marker of an unfinished job (lets a restarted runner find it without a scan)
     quarantine/<id>     an active marker whose job could not be read back (kept for an operator to look at)
 """
@@ -46,6 +47,10 @@ def input_key(job_id: str) -> str:
 
 def result_key(job_id: str) -> str:
     return job_prefix(job_id) + "result.json"
+
+
+def markdown_key(job_id: str) -> str:
+    return job_prefix(job_id) + "result.md"
 
 
 def page_key(job_id: str, number: int, suffix: Literal["json", "png"]) -> str:

@@ -189,6 +189,15 @@ def text_in_box(
     return "\n".join(" ".join(line) for line in lines)
 
 
+def table_markdown(doc: pymupdf.Document, number: int, box_pt: tuple[float, float, float, float]) -> str:
+    """Markdown of the tables pymupdf finds inside ``box_pt`` (points, top-left origin on the displayed
+    page, as region boxes are) on page ``number`` (1-based); "" when it finds none."""
+    page = doc[number - 1]
+    rect = pymupdf.Rect(box_pt) * page.derotation_matrix  # back to the unrotated page's coordinates
+    found = page.find_tables(clip=rect.normalize())
+    return "\n\n".join(t.to_markdown().strip() for t in found.tables if t.row_count > 0)
+
+
 def _check_dpi(dpi: int) -> None:
     if dpi <= 0:
         raise InvalidInput(f"dpi must be a positive number, got {dpi}")

@@ -198,17 +198,18 @@ NOT_BLANK = r"[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u30
 _NOT_BLANK = re.compile(NOT_BLANK)
 
 
-def check_sentences(sentences: list[str], *, max_sentences: int, max_text_chars: int) -> None:
-    """Reject empty or whitespace-only texts and enforce the count and length limits."""
+def check_sentences(
+    sentences: list[str], *, max_sentences: int, max_text_chars: int, field: str = "sentences"
+) -> None:
+    """Reject empty or whitespace-only texts and enforce the count and length limits (``field`` names the
+    list in the messages)."""
     if len(sentences) > max_sentences:
-        raise LimitExceeded(f"too many sentences: {len(sentences)} > limit {max_sentences}")
+        raise LimitExceeded(f"too many {field}: {len(sentences)} > limit {max_sentences}")
     for i, text in enumerate(sentences):
         if not _NOT_BLANK.search(text):
-            raise InvalidInput(f"sentences[{i}] is empty or whitespace only")
+            raise InvalidInput(f"{field}[{i}] is empty or whitespace only")
         if len(text) > max_text_chars:
-            raise LimitExceeded(
-                f"sentences[{i}] is {len(text)} characters long; the limit is {max_text_chars}"
-            )
+            raise LimitExceeded(f"{field}[{i}] is {len(text)} characters long; the limit is {max_text_chars}")
 
 
 # Plainer words for the pydantic errors people hit most in query strings.

@@ -12,7 +12,14 @@ from ray import serve
 from ray.serve import metrics
 
 from serve_app.core.errors import ModelUnavailable
-from serve_app.models.embedding import encode, load_sentence_model, model_files, split_rows
+from serve_app.models.embedding import (
+    count_tokens,
+    encode,
+    load_sentence_model,
+    model_files,
+    model_name,
+    split_rows,
+)
 from serve_app.models.weights import files_key
 from serve_app.runtime.process import replica_cpus, torch_threads
 from serve_app.runtime.shared_weights import LoadedWeights, SharedWeights, bind_shared_weights
@@ -47,6 +54,7 @@ class Embedder:
                 f"model at {model_path or 'default path'} does not report its embedding size"
             )
         self._dimension = int(dimension)
+        self._name = model_name(model_path)
         self._encode_seconds = metrics.Histogram(
             "serve_app_embedder_encode_seconds",
             description="Model time per encode call (one batch or one chunk of a large request).",
@@ -87,6 +95,14 @@ class Embedder:
             "torch_threads": self._threads,
             **self._weights.report(),
         }
+
+    def info(self) -> dict[str, Any]:
+        """The model's name (what OpenAI-style clients send as ``model``) and its embedding dimension."""
+        return {"model": self._name, "dimension": self._dimension}
+
+    def count_tokens(self, sentences: list[str]) -> int:
+        """How many tokens the model reads for ``sentences`` (special tokens included, texts truncated)."""
+        return count_tokens(self._model, sentences)
 
     def check_health(self) -> None:
         """Serve's periodic health check: also tells the weights holder its weights are in use."""

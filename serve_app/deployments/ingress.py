@@ -34,10 +34,17 @@ from starlette.responses import JSONResponse, Response
 
 import serve_app
 from serve_app.core import errors
-from serve_app.core.analysis import AnalyzeOptions, AnalyzeResult
+from serve_app.core.analysis import AnalyzeOptions, AnalyzeResult, DetectOptions
 from serve_app.core.catalog import ModelsResponse
 from serve_app.core.clustering import Clustering
 from serve_app.core.jobs import JobState
+from serve_app.core.openai_api import (
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+    OpenAIErrorResponse,
+    embedding_model_names,
+    embeddings_response,
+)
 from serve_app.core.schemas import (
     NOT_BLANK,
     ClusterRequest,
@@ -55,6 +62,7 @@ from serve_app.core.schemas import (
     describe_errors,
     parse_json_body,
 )
+from serve_app.models.embedding import DEFAULT_MODEL_NAME as DEFAULT_EMBEDDING_MODEL
 from serve_app.runtime.ray_errors import UNAVAILABLE, root_cause
 from serve_app.settings import DEFAULT_NUM_CPUS, IngressConfig, parse_settings
 
@@ -105,7 +113,7 @@ async def _on_invalid_request(_: Request, exc: Exception) -> Response:
     problems = list(exc.errors())
     if any(p.get("loc", ("",))[0] == "path" for p in problems):
         return error_response(errors.NotFound(f"no such resource: {describe_errors(problems)}"))
-    message = describe_errors(problems, known=list(AnalyzeOptions.model_fields))
+    message = describe_errors(problems, known=list(DetectOptions.model_fields))
     return error_response(errors.InvalidInput(f"invalid query parameters: {message}"))
 
 
@@ -126,9 +134,16 @@ app: FastAPI = FastAPIOffline(
 )
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def error_responses(*statuses: int, model: type[Any] = ErrorResponse) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for error statuses, described from the error table."""
-    return {s: {"model": ErrorResponse, "description": errors.describe_status(s)} for s in statuses}
+    return {s: {"model": model, "description": errors.describe_status(s)} for s in statuses}
+
+
+def openai_error(exc: BaseException) -> JSONResponse:
+    """An error of ``/v1/embeddings`` in OpenAI's shape (the same status, code and message as elsewhere)."""
+    error = as_error(exc)
+    param = "input" if "input" in error.message else "model" if error.code == "model_not_found" else None
+    return JSONResponse(OpenAIErrorResponse.of(error, param=param).model_dump(), status_code=error.status)
 
 
 def json_body(model: type[Any]) -> dict[str, Any]:
@@ -139,6 +154,9 @@ def json_body(model: type[Any]) -> dict[str, Any]:
         }
     }
 
+
+MARKDOWN_TYPE = "text/markdown; charset=utf-8"
+MARKDOWN: dict[str, Any] = {"text/markdown": {"schema": {"type": "string"}}}
 
 PDF_BODY: dict[str, Any] = {
     "requestBody": {
@@ -157,8 +175,11 @@ PDF_BODY: dict[str, Any] = {
 }
 
 
-def openapi_document(fastapi_app: FastAPI, config: IngressConfig) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of ``fastapi_app`` with this replica's limits written into the bodies."""
+def openapi_document(
+    fastapi_app: FastAPI, config: IngressConfig, embedding_model: str = DEFAULT_EMBEDDING_MODEL
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``fastapi_app`` with this replica's limits and model names written into
+    the bodies."""
     doc = get_openapi(
         title=fastapi_app.title,
         version=fastapi_app.version,
@@ -171,11 +192,14 @@ def openapi_document(fastapi_app: FastAPI, config: IngressConfig) -> dict[str, A
         "maxLength": config.max_text_chars,
         "pattern": NOT_BLANK,  # not empty or whitespace only
     }
+    texts = {"type": "array", "items": sentence, "minItems": 1, "maxItems": config.max_sentences}
     for path in SENTENCE_ROUTES:
         schema = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
-        schema["properties"]["sentences"].update(
-            {"type": "array", "items": sentence, "minItems": 1, "maxItems": config.max_sentences}
-        )
+        schema["properties"]["sentences"].update(texts)
+    schema = doc["paths"]["/v1/embeddings"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    description = schema["properties"]["input"].get("description", "")
+    schema["properties"]["input"] = {"description": description, "anyOf": [sentence, texts]}
+    schema["properties"]["model"]["enum"] = embedding_model_names(embedding_model)
     # FastAPI documents a 422 of its own shape wherever a route has parameters; here a bad path parameter
     # is a 404 and every error has the ErrorResponse shape (error_responses).
     for ops in doc["paths"].values():
@@ -230,11 +254,15 @@ class Ingress:
         clusterer: DeploymentHandle,
         detector: DeploymentHandle,
         job_runner: DeploymentHandle,
+        *,
+        embedding_model: str = DEFAULT_EMBEDDING_MODEL,
     ) -> None:
         self._embedder = embedder
         self._clusterer = clusterer
         self._detector = detector
         self._jobs = job_runner
+        self._embedding_model = embedding_model
+        self._embedding_dimension: int | None = None  # the Embedder's, once asked
         self._apply(IngressConfig())
 
     def reconfigure(self, config: dict[str, Any]) -> None:
@@ -244,7 +272,9 @@ class Ingress:
     def _apply(self, config: IngressConfig) -> None:
         self._config = config
         app.openapi_schema = None
-        app.openapi = functools.partial(openapi_document, app, config)  # type: ignore[method-assign]
+        app.openapi = functools.partial(  # type: ignore[method-assign]
+            openapi_document, app, config, self._embedding_model
+        )
 
     @app.post(
         "/v1/embed",
@@ -284,15 +314,59 @@ class Ingress:
         return _json(cluster_response(body.sentences, result))
 
     @app.post(
+        "/v1/embeddings",
+        summary="OpenAI-compatible embeddings (point an OpenAI client's base_url at /v1)",
+        response_model=EmbeddingsResponse,
+        responses=error_responses(*JSON_ERRORS, 404, model=OpenAIErrorResponse),
+        openapi_extra=json_body(EmbeddingsRequest),
+    )
+    async def openai_embeddings(self, request: Request) -> Response:
+        try:
+            body = parse_json_body(EmbeddingsRequest, await self._read_json(request))
+            texts = body.texts()
+            check_sentences(
+                texts,
+                max_sentences=self._config.max_sentences,
+                max_text_chars=self._config.max_text_chars,
+                field="input",
+            )
+            name = self._embedding_model
+            if body.model not in embedding_model_names(name):
+                raise errors.ModelNotFound(f"the model {body.model!r} does not exist here; use {name!r}")
+            if body.dimensions is not None and body.dimensions != await self._dimension():
+                raise errors.InvalidInput(
+                    f"dimensions must be {await self._dimension()} for {name} (vectors are not shortened)"
+                )
+            vectors, tokens = await asyncio.gather(
+                self._embedder.embed.remote(texts), self._embedder.count_tokens.remote(texts)
+            )
+        except Exception as exc:
+            return openai_error(exc)
+        return _json(
+            embeddings_response(
+                vectors, model=self._embedding_model, tokens=tokens, encoding_format=body.encoding_format
+            )
+        )
+
+    async def _dimension(self) -> int:
+        if self._embedding_dimension is None:
+            info: dict[str, Any] = await self._embedder.info.remote()
+            self._embedding_dimension = int(info["dimension"])
+        return self._embedding_dimension
+
+    @app.post(
         "/v1/detect",
         summary="Layout regions and their text on every page of a short PDF, answered at once",
         response_model=AnalyzeResult,
-        responses=error_responses(*JSON_ERRORS),
+        responses={200: {"content": MARKDOWN}, **error_responses(*JSON_ERRORS)},
         openapi_extra=PDF_BODY,
     )
-    async def detect(self, request: Request, options: Annotated[AnalyzeOptions, Query()]) -> Response:
+    async def detect(self, request: Request, options: Annotated[DetectOptions, Query()]) -> Response:
         pdf, _ = await self._read_pdf(request)
-        result: AnalyzeResult = await self._jobs.detect.remote(pdf, options)
+        if options.format == "markdown":
+            text: str = await self._jobs.detect_markdown.remote(pdf, options.analysis())
+            return Response(text, media_type=MARKDOWN_TYPE)
+        result: AnalyzeResult = await self._jobs.detect.remote(pdf, options.analysis())
         return _json(result)
 
     @app.post(
@@ -328,6 +402,16 @@ class Ingress:
     async def job_result(self, job_id: str) -> Response:
         body: bytes = await self._jobs.result.remote(job_id)
         return Response(body, media_type="application/json")
+
+    @app.get(
+        "/v1/jobs/{job_id}/result.md",
+        summary="The result of a succeeded job as Markdown (reading order, headings, lists, tables, figures)",
+        response_class=Response,
+        responses={200: {"content": MARKDOWN}, **error_responses(404, 409, 503)},
+    )
+    async def job_markdown(self, job_id: str) -> Response:
+        body: bytes = await self._jobs.result_markdown.remote(job_id)
+        return Response(body, media_type=MARKDOWN_TYPE)
 
     @app.get(
         "/v1/jobs/{job_id}/pages/{number}.png",

@@ -46,7 +46,7 @@ from serve_app.core.layout import Region
 from serve_app.core.pdf import PageInfo
 from serve_app.core.storage import Store, get_json, open_store, put_json
 from serve_app.runtime.ray_errors import RETRYABLE, root_cause
-from serve_app.runtime.tasks import PdfRef, annotate_task, inspect_task, render_task
+from serve_app.runtime.tasks import PdfRef, annotate_task, inspect_task, markdown_task, render_task
 from serve_app.settings import DEFAULT_NUM_CPUS, JobRunnerConfig, parse_settings
 from serve_app.types import PageImage
 
@@ -128,15 +128,22 @@ class JobRunner:
 
     async def detect(self, pdf: bytes, options: AnalyzeOptions) -> AnalyzeResult:
         """Analyse a short PDF now (at most ``max_sync_pages`` pages); nothing is stored."""
-        return await self._analyze(pdf, options, max_pages=self._config.max_sync_pages, hint=True)
+        result, _ = await self._analyze(pdf, options, max_pages=self._config.max_sync_pages, hint=True)
+        return result
+
+    async def detect_markdown(self, pdf: bytes, options: AnalyzeOptions) -> str:
+        """``detect``, answered as Markdown (``serve_app.core.markdown``)."""
+        result, pdf_ref = await self._analyze(pdf, options, max_pages=self._config.max_sync_pages, hint=True)
+        return await self._markdown(pdf_ref, result)
 
     async def analyze(self, pdf: bytes, options: AnalyzeOptions) -> AnalyzeResult:
         """Like ``detect`` for documents up to ``max_job_pages`` (for Python callers that can wait)."""
-        return await self._analyze(pdf, options, max_pages=self._config.max_job_pages, hint=False)
+        result, _ = await self._analyze(pdf, options, max_pages=self._config.max_job_pages, hint=False)
+        return result
 
     async def _analyze(
         self, pdf: bytes, options: AnalyzeOptions, *, max_pages: int, hint: bool
-    ) -> AnalyzeResult:
+    ) -> tuple[AnalyzeResult, ray.ObjectRef[bytes]]:
         version = await self._resolve(options.model)  # an unknown model is a 422 before any work
         pdf_ref = ray.put(pdf)
         try:
@@ -149,7 +156,7 @@ class JobRunner:
         results = await self._run_pages(
             pdf_ref, pages, options, version, on_page=None, in_flight=self._sync_slots
         )
-        return await self._assemble(results, options, version)
+        return await self._assemble(results, options, version), pdf_ref
 
     # ---- jobs ---------------------------------------------------------------------------------------
 
@@ -188,6 +195,28 @@ class JobRunner:
                 "poll GET /v1/jobs/{id} until it succeeds"
             )
         return await self._io(self._store.get, keys.result_key(job_id))
+
+    async def result_markdown(self, job_id: str) -> bytes:
+        """The result of a succeeded job as Markdown, made from the stored result and PDF the first time it
+        is asked for, then stored beside the result."""
+        result = AnalyzeResult.model_validate_json(await self.result(job_id))
+        store = self._store
+        try:
+            return await self._io(store.get, keys.markdown_key(job_id))
+        except NotFound:
+            pass
+        pdf_ref = ray.put(await self._io(store.get, keys.input_key(job_id)))
+        text = (await self._markdown(pdf_ref, result)).encode("utf-8")
+        await self._io(
+            store.put, keys.markdown_key(job_id), text, content_type="text/markdown; charset=utf-8"
+        )
+        return text
+
+    async def _markdown(self, pdf_ref: ray.ObjectRef[bytes], result: AnalyzeResult) -> str:
+        text: str = await markdown_task.options(num_cpus=self._config.render_num_cpus).remote(
+            PdfRef(pdf_ref), result, nice_increment=self._config.render_nice_increment
+        )
+        return text
 
     async def page_png(self, job_id: str, number: int) -> bytes:
         """Page ``number`` (1-based) with its regions drawn, once that page is done."""

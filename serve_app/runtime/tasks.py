@@ -23,9 +23,11 @@ import numpy as np
 import pymupdf
 import ray
 
+from serve_app.core.analysis import AnalyzeResult
 from serve_app.core.annotate import Drawn, draw_regions
 from serve_app.core.layout import LABELS
-from serve_app.core.pdf import Word, inspect_pdf, open_document, render_document_page
+from serve_app.core.markdown import document_markdown
+from serve_app.core.pdf import Word, inspect_pdf, open_document, render_document_page, table_markdown
 from serve_app.runtime.process import set_process_nice
 
 # Tasks are retried if their worker process dies (not on application errors such as a bad page).
@@ -70,6 +72,18 @@ def _render(pdf: PdfRef, index: int, *, dpi: int, nice_increment: int) -> tuple[
     return render_document_page(_document(pdf), index, dpi=dpi)
 
 
+def _markdown(pdf: PdfRef, result: AnalyzeResult, *, nice_increment: int) -> str:
+    _as_batch_work(nice_increment)
+    doc = _document(pdf)
+    tables = {
+        (page.number, i): table_markdown(doc, page.number, region.box)
+        for page in result.pages
+        for i, region in enumerate(page.regions)
+        if region.label == "table"
+    }
+    return document_markdown(result, tables=tables)
+
+
 def _annotate(
     image: np.ndarray, regions: list[Drawn], *, labels: Sequence[str] = LABELS, nice_increment: int
 ) -> bytes:
@@ -88,3 +102,6 @@ render_task: Any = _remote(num_returns=2, max_retries=_RETRIES)(_render)
 # The page with its regions drawn, as PNG bytes:
 # ``.remote(image, [(label, score, box_px, mask_px | None), ...], labels=, nice_increment=)``.
 annotate_task: Any = _remote(max_retries=_RETRIES)(_annotate)
+# The analysis as Markdown, tables read from the PDF's own structure:
+# ``.remote(PdfRef(ref), result, nice_increment=)``.
+markdown_task: Any = _remote(max_retries=_RETRIES)(_markdown)
