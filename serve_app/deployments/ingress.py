@@ -15,8 +15,10 @@ the Content-Type is checked first (415), and undecodable JSON is a 400, not a va
 
 import asyncio
 import functools
+import json
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
@@ -30,7 +32,7 @@ from ray.serve.handle import DeploymentHandle
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 import serve_app
 from serve_app.core import errors
@@ -155,6 +157,10 @@ def json_body(model: type[Any]) -> dict[str, Any]:
     }
 
 
+MAX_WAIT_S = 60.0  # longest long-poll (GET /v1/jobs/{id}?wait=), under the proxy's request timeout
+EVENT_STREAM_S = 90.0  # one event stream's life; EventSource reconnects and resumes from Last-Event-ID
+EVENT_KEEPALIVE_S = 15.0  # a comment line at least this often, so proxies keep the stream open
+EVENT_RETRY_MS = 1000
 MARKDOWN_TYPE = "text/markdown; charset=utf-8"
 MARKDOWN: dict[str, Any] = {"text/markdown": {"schema": {"type": "string"}}}
 
@@ -239,6 +245,45 @@ async def _multipart_file(request: Request, body: bytes) -> tuple[bytes, str | N
     except (MultiPartException, HTTPException) as exc:
         detail = getattr(exc, "message", None) or getattr(exc, "detail", "")
         raise errors.MalformedBody(f"the multipart body cannot be parsed: {detail}") from None
+
+
+def sse(event: str, data: Any, *, event_id: int | None = None) -> str:
+    """One Server-Sent Event: ``data`` as JSON on one line."""
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def job_event_stream(
+    jobs: DeploymentHandle, request: Request, state: JobState, seen: int | None
+) -> AsyncIterator[str]:
+    """Events of one job: ``queued``/``running`` (the state), ``page`` (number, pages_done, pages_total) for
+    each page this runner finishes, then ``succeeded`` or ``failed`` (the state) and the end. Event ids are
+    pages done, so a client that reconnects (EventSource does, after ``retry`` ms) with ``Last-Event-ID``
+    goes on from there. A stream lasts at most ``EVENT_STREAM_S`` (the client reconnects); it ends when
+    the client goes away."""
+    yield f"retry: {EVENT_RETRY_MS}\n\n"
+    deadline = time.monotonic() + EVENT_STREAM_S
+    status: str | None = None
+    done = state.pages_done if seen is None else seen
+    while True:
+        if state.status != status:
+            yield sse(state.status, state.model_dump(mode="json"), event_id=state.pages_done)
+            status = state.status
+        if state.finished or await request.is_disconnected():
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        progress = await jobs.watch.remote(
+            state.id, status=status, pages_done=done, timeout_s=min(EVENT_KEEPALIVE_S, remaining)
+        )
+        for offset, number in enumerate(progress.pages):
+            pages_done = done + offset + 1
+            body = {"number": number, "pages_done": pages_done, "pages_total": state.pages_total}
+            yield sse("page", body, event_id=pages_done)
+        if (progress.state.status, progress.state.pages_done) == (status, done):
+            yield ": keep-alive\n\n"
+        state, done = progress.state, progress.state.pages_done
 
 
 # Helpers above this line: Serve serialises the class with the globals its methods use when the
@@ -389,9 +434,43 @@ class Ingress:
         response_model=JobState,
         responses=error_responses(404, 503),
     )
-    async def job_status(self, job_id: str) -> Response:
-        state: JobState = await self._jobs.status.remote(job_id)
+    async def job_status(
+        self,
+        job_id: str,
+        wait: Annotated[
+            float | None,
+            Query(
+                ge=0,
+                le=MAX_WAIT_S,
+                description="Long-poll: answer once the state changes or after this many seconds.",
+            ),
+        ] = None,
+    ) -> Response:
+        if wait is None:
+            state: JobState = await self._jobs.status.remote(job_id)
+        else:
+            progress = await self._jobs.watch.remote(job_id, timeout_s=wait)
+            state = progress.state
         return _json(state)
+
+    @app.get(
+        "/v1/jobs/{job_id}/events",
+        summary="A job's progress as Server-Sent Events: its state, each page done, and the end",
+        response_class=StreamingResponse,
+        responses={
+            200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+            **error_responses(404, 503),
+        },
+    )
+    async def job_events(self, job_id: str, request: Request) -> Response:
+        state: JobState = await self._jobs.status.remote(job_id)  # a 404 before the stream starts
+        last = request.headers.get("last-event-id", "")
+        seen = int(last) if last.isdigit() else None
+        return StreamingResponse(
+            job_event_stream(self._jobs, request, state, seen),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     @app.get(
         "/v1/jobs/{job_id}/result",

@@ -17,7 +17,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -58,6 +58,7 @@ PAGE_LIST = TypeAdapter(list[PageInfo])
 
 MAX_CLUSTER_REGIONS = 10_000
 MAX_REGION_CHARS = 2_000
+RECENT_JOBS = 256  # finished jobs whose page order watch() still knows
 
 
 @dataclass
@@ -68,6 +69,28 @@ class _Job:
     pdf: ray.ObjectRef[bytes] | None = None  # None: a resumed job reads its input from the store
     pages: list[PageInfo] | None = None
     results: dict[int, PageResult] = field(default_factory=dict)
+    # Pages finished by this run, in the order they finished, and pages_done when this run started.
+    finished: list[int] = field(default_factory=list)
+    base: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def update(self, state: JobState, *, page: int | None = None) -> None:
+        """Move to ``state`` (and record ``page`` as finished); wake whoever watches the job."""
+        if page is not None:
+            self.finished.append(page)
+        elif state.status == "running" and self.state.status != "running":
+            self.base, self.finished = state.pages_done, []
+        self.state = state
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """What ``JobRunner.watch`` answers: the job's state and the pages it finished since the caller looked."""
+
+    state: JobState
+    pages: list[int]
 
 
 @serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": DEFAULT_NUM_CPUS["JobRunner"]})
@@ -92,6 +115,8 @@ class JobRunner:
         # Pages of synchronous analyses alive now, and the most there ever were (reported by ready()).
         self._sync_pages = 0
         self._sync_pages_peak = 0
+        self._watchers = 0  # watch() calls waiting now (long-polls, event streams)
+        self._recent: OrderedDict[str, _Job] = OrderedDict()  # the last jobs that finished here
         self._page_seconds = metrics.Histogram(
             "serve_app_pipeline_page_seconds",
             description="Render + detect + text time per page, end to end inside the runner.",
@@ -122,6 +147,7 @@ class JobRunner:
             "queued": len(self._pending),
             "max_pages_in_flight": self._config.max_pages_in_flight,
             "sync_pages_in_flight_peak": self._sync_pages_peak,
+            "watchers": self._watchers,
         }
 
     # ---- synchronous analysis ---------------------------------------------------------------------
@@ -183,6 +209,38 @@ class JobRunner:
     async def status(self, job_id: str) -> JobState:
         job = self._jobs.get(job_id)
         return job.state if job is not None else await self._load(self._store, job_id)
+
+    async def watch(
+        self,
+        job_id: str,
+        *,
+        status: str | None = None,
+        pages_done: int | None = None,
+        timeout_s: float = 30.0,
+    ) -> JobProgress:
+        """The job's state once it differs from ``status``/``pages_done`` (what the caller saw; None: the
+        state now), it finished, or ``timeout_s`` passed; with the numbers of the pages this runner finished
+        after ``pages_done``. Long-polls and event streams wait here without polling the store."""
+        state = await self.status(job_id)
+        seen = (status or state.status, state.pages_done if pages_done is None else pages_done)
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        self._watchers += 1
+        try:
+            while not state.finished and (state.status, state.pages_done) == seen:
+                job = self._jobs.get(job_id)
+                remaining = deadline - time.monotonic()
+                if job is None or remaining <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(job.changed.wait(), remaining)
+                state = await self.status(job_id)
+        finally:
+            self._watchers -= 1
+        job = self._jobs.get(job_id) or self._recent.get(job_id)
+        pages: list[int] = []
+        if job is not None and seen[1] >= job.base:
+            pages = job.finished[seen[1] - job.base :]
+        return JobProgress(state=state, pages=pages)
 
     async def result(self, job_id: str) -> bytes:
         """The result JSON of a succeeded job, as stored."""
@@ -288,25 +346,28 @@ class JobRunner:
                 if job.state.model is None:  # stored before versions were recorded
                     version = await self._resolve(job.state.options.model)
                     job.state = job.state.model_copy(update={"model": version})
-                job.state = job.state.started(pages_done=len(done))
+                job.update(job.state.started(pages_done=len(done)))
                 await self._save(store, job.state)
                 await self._run_job_pages(store, job, pdf_ref, [p for p in pages if p.number not in done])
                 results = [job.results.get(p.number) or done[p.number] for p in pages]
                 assert job.state.model is not None
                 result = await self._assemble(results, job.state.options, job.state.model)
                 await self._io(put_json, store, keys.result_key(job_id), result.model_dump())
-                job.state = job.state.succeeded()
+                job.update(job.state.succeeded())
             except asyncio.CancelledError:
                 logger.warning(
                     "job %s interrupted (replica stopping); it resumes when a runner starts", job_id
                 )
                 raise
             except Exception as exc:
-                job.state = job.state.failed(_reason(exc, job_id))
+                job.update(job.state.failed(_reason(exc, job_id)))
             await self._save(store, job.state)
             await self._io(store.delete, keys.active_key(job_id))
         finally:
-            self._jobs.pop(job_id, None)
+            # Kept a while, so a watcher that looks after the end still gets the last pages' numbers.
+            self._recent[job_id] = self._jobs.pop(job_id, job)
+            while len(self._recent) > RECENT_JOBS:
+                self._recent.popitem(last=False)
         self._job_outcomes.inc(tags={"status": job.state.status})
         detail = f": {job.state.error}" if job.state.error else ""
         logger.info("job %s %s (%d pages)%s", job_id, job.state.status, job.state.pages_total, detail)
@@ -348,7 +409,7 @@ class JobRunner:
             # The page JSON is written last: its presence is what marks the page done for a resumed job.
             await self._io(put_json, store, keys.page_key(job_id, page.number, "json"), page.model_dump())
             job.results[page.number] = page
-            job.state = job.state.page_done()
+            job.update(job.state.page_done(), page=page.number)
 
         in_flight = asyncio.Semaphore(self._config.max_pages_in_flight)  # per job
         await self._run_pages(
