@@ -191,11 +191,20 @@ def text_in_box(
 
 def table_markdown(doc: pymupdf.Document, number: int, box_pt: tuple[float, float, float, float]) -> str:
     """Markdown of the tables pymupdf finds inside ``box_pt`` (points, top-left origin on the displayed
-    page, as region boxes are) on page ``number`` (1-based); "" when it finds none."""
+    page, as region boxes are) on page ``number`` (1-based); "" when it finds none.
+
+    Ruled tables are found from their lines; tables with few or no rules (booktabs) from the alignment
+    of their words, tried second and only inside a region the model called a table.
+    """
     page = doc[number - 1]
-    rect = pymupdf.Rect(box_pt) * page.derotation_matrix  # back to the unrotated page's coordinates
-    found = page.find_tables(clip=rect.normalize())
-    return "\n\n".join(t.to_markdown().strip() for t in found.tables if t.row_count > 0)
+    rect = (pymupdf.Rect(box_pt) * page.derotation_matrix).normalize()  # the unrotated page's coordinates
+    for strategy in ("lines", "text"):
+        found = [t for t in page.find_tables(clip=rect, strategy=strategy).tables if t.row_count > 1]
+        if found:
+            tables = [t.to_markdown().strip().splitlines() for t in found]
+            # Rows whose cells are all empty (spacing rows of ruled-off tables) are left out.
+            return "\n\n".join("\n".join(r for r in rows if r.strip("| ")) for rows in tables)
+    return ""
 
 
 def _check_dpi(dpi: int) -> None:

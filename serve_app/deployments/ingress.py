@@ -19,6 +19,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
@@ -157,6 +158,11 @@ def json_body(model: type[Any]) -> dict[str, Any]:
     }
 
 
+# The web page at / and its assets, shipped in the package (serve_app/web), read once.
+WEB_ASSETS: dict[str, bytes] = {
+    name: (Path(__file__).resolve().parents[1] / "web" / name).read_bytes()
+    for name in ("index.html", "app.js", "style.css")
+}
 MAX_WAIT_S = 60.0  # longest long-poll (GET /v1/jobs/{id}?wait=), under the proxy's request timeout
 EVENT_STREAM_S = 90.0  # one event stream's life; EventSource reconnects and resumes from Last-Event-ID
 EVENT_KEEPALIVE_S = 15.0  # a comment line at least this often, so proxies keep the stream open
@@ -253,14 +259,12 @@ def sse(event: str, data: Any, *, event_id: int | None = None) -> str:
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-async def job_event_stream(
-    jobs: DeploymentHandle, request: Request, state: JobState, seen: int | None
-) -> AsyncIterator[str]:
+async def job_event_stream(jobs: DeploymentHandle, state: JobState, seen: int | None) -> AsyncIterator[str]:
     """Events of one job: ``queued``/``running`` (the state), ``page`` (number, pages_done, pages_total) for
     each page this runner finishes, then ``succeeded`` or ``failed`` (the state) and the end. Event ids are
     pages done, so a client that reconnects (EventSource does, after ``retry`` ms) with ``Last-Event-ID``
-    goes on from there. A stream lasts at most ``EVENT_STREAM_S`` (the client reconnects); it ends when
-    the client goes away."""
+    goes on from there. A stream lasts at most ``EVENT_STREAM_S`` (the client reconnects). When the client
+    goes away, Starlette cancels this generator, and with it the wait in the JobRunner."""
     yield f"retry: {EVENT_RETRY_MS}\n\n"
     deadline = time.monotonic() + EVENT_STREAM_S
     status: str | None = None
@@ -269,7 +273,7 @@ async def job_event_stream(
         if state.status != status:
             yield sse(state.status, state.model_dump(mode="json"), event_id=state.pages_done)
             status = state.status
-        if state.finished or await request.is_disconnected():
+        if state.finished:
             return
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -467,7 +471,7 @@ class Ingress:
         last = request.headers.get("last-event-id", "")
         seen = int(last) if last.isdigit() else None
         return StreamingResponse(
-            job_event_stream(self._jobs, request, state, seen),
+            job_event_stream(self._jobs, state, seen),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -514,6 +518,33 @@ class Ingress:
     async def list_models(self) -> Response:
         models: ModelsResponse = await self._detector.models.remote()
         return _json(models)
+
+    @app.get(
+        "/v1/jobs/{job_id}/pages/{number}/image.png",
+        summary="Page `number` (from 1) of the job's PDF, rendered at the job's dpi, nothing drawn",
+        response_class=Response,
+        responses={
+            200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+            **error_responses(404, 503),
+        },
+    )
+    async def job_page_image(self, job_id: str, number: int) -> Response:
+        png: bytes = await self._jobs.page_image.remote(job_id, number)
+        return Response(png, media_type="image/png")
+
+    @app.get("/", include_in_schema=False)
+    async def web_page(self) -> Response:
+        """The web page: drop a PDF, watch it run, look at its regions; group sentences."""
+        return Response(WEB_ASSETS["index.html"], media_type="text/html; charset=utf-8")
+
+    @app.get("/ui/{name}", include_in_schema=False)
+    async def web_asset(self, name: str) -> Response:
+        if name not in WEB_ASSETS or name == "index.html":
+            raise errors.NotFound(f"no such file: /ui/{name}")
+        media = "text/css" if name.endswith(".css") else "text/javascript"
+        return Response(
+            WEB_ASSETS[name], media_type=f"{media}; charset=utf-8", headers={"Cache-Control": "no-cache"}
+        )
 
     @app.get("/healthz", summary="Liveness: the ingress answers", response_model=HealthResponse)
     async def healthz(self) -> Response:

@@ -46,7 +46,14 @@ from serve_app.core.layout import Region
 from serve_app.core.pdf import PageInfo
 from serve_app.core.storage import Store, get_json, open_store, put_json
 from serve_app.runtime.ray_errors import RETRYABLE, root_cause
-from serve_app.runtime.tasks import PdfRef, annotate_task, inspect_task, markdown_task, render_task
+from serve_app.runtime.tasks import (
+    PdfRef,
+    annotate_task,
+    inspect_task,
+    markdown_task,
+    page_png_task,
+    render_task,
+)
 from serve_app.settings import DEFAULT_NUM_CPUS, JobRunnerConfig, parse_settings
 from serve_app.types import PageImage
 
@@ -59,6 +66,7 @@ PAGE_LIST = TypeAdapter(list[PageInfo])
 MAX_CLUSTER_REGIONS = 10_000
 MAX_REGION_CHARS = 2_000
 RECENT_JOBS = 256  # finished jobs whose page order watch() still knows
+VIEWED_PDFS = 2  # jobs whose PDF stays in the object store for page views (GET .../pages/{n}/image.png)
 
 
 @dataclass
@@ -117,6 +125,7 @@ class JobRunner:
         self._sync_pages_peak = 0
         self._watchers = 0  # watch() calls waiting now (long-polls, event streams)
         self._recent: OrderedDict[str, _Job] = OrderedDict()  # the last jobs that finished here
+        self._pdf_refs: OrderedDict[str, ray.ObjectRef[bytes]] = OrderedDict()  # PDFs of pages viewed lately
         self._page_seconds = metrics.Histogram(
             "serve_app_pipeline_page_seconds",
             description="Render + detect + text time per page, end to end inside the runner.",
@@ -269,6 +278,29 @@ class JobRunner:
             store.put, keys.markdown_key(job_id), text, content_type="text/markdown; charset=utf-8"
         )
         return text
+
+    async def page_image(self, job_id: str, number: int) -> bytes:
+        """Page ``number`` (1-based) of the job's PDF as a PNG at the job's dpi, nothing drawn (the web page
+        draws the regions over it)."""
+        state = await self.status(job_id)
+        state.check_page_number(number)
+        pdf_ref = self._pdf_refs.get(job_id)
+        if pdf_ref is None:
+            job = self._jobs.get(job_id)
+            pdf_ref = job.pdf if job is not None and job.pdf is not None else None
+            if pdf_ref is None:
+                pdf_ref = ray.put(await self._io(self._store.get, keys.input_key(job_id)))
+            self._pdf_refs[job_id] = pdf_ref
+            while len(self._pdf_refs) > VIEWED_PDFS:
+                self._pdf_refs.popitem(last=False)
+        self._pdf_refs.move_to_end(job_id)
+        png: bytes = await page_png_task.options(num_cpus=self._config.render_num_cpus).remote(
+            PdfRef(pdf_ref),
+            number - 1,
+            dpi=state.options.dpi,
+            nice_increment=self._config.render_nice_increment,
+        )
+        return png
 
     async def _markdown(self, pdf_ref: ray.ObjectRef[bytes], result: AnalyzeResult) -> str:
         text: str = await markdown_task.options(num_cpus=self._config.render_num_cpus).remote(

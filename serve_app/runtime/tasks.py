@@ -13,6 +13,7 @@ Detector's, ``JobRunnerConfig.render_nice_increment``), so interactive requests 
 
 from __future__ import annotations
 
+import io
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import pymupdf
 import ray
+from PIL import Image
 
 from serve_app.core.analysis import AnalyzeResult
 from serve_app.core.annotate import Drawn, draw_regions
@@ -72,6 +74,14 @@ def _render(pdf: PdfRef, index: int, *, dpi: int, nice_increment: int) -> tuple[
     return render_document_page(_document(pdf), index, dpi=dpi)
 
 
+def _page_png(pdf: PdfRef, index: int, *, dpi: int, nice_increment: int) -> bytes:
+    _as_batch_work(nice_increment)
+    image, _ = render_document_page(_document(pdf), index, dpi=dpi)
+    out = io.BytesIO()
+    Image.fromarray(image).save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
 def _markdown(pdf: PdfRef, result: AnalyzeResult, *, nice_increment: int) -> str:
     _as_batch_work(nice_increment)
     doc = _document(pdf)
@@ -105,3 +115,5 @@ annotate_task: Any = _remote(max_retries=_RETRIES)(_annotate)
 # The analysis as Markdown, tables read from the PDF's own structure:
 # ``.remote(PdfRef(ref), result, nice_increment=)``.
 markdown_task: Any = _remote(max_retries=_RETRIES)(_markdown)
+# Page ``index`` (0-based) as a PNG, nothing drawn: ``.remote(PdfRef(ref), index, dpi=, nice_increment=)``.
+page_png_task: Any = _remote(max_retries=_RETRIES)(_page_png)

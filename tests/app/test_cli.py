@@ -42,7 +42,8 @@ def test_analyze_writes_json_markdown_and_pages(serve_url: str, tmp_path: Path) 
     assert markdown.startswith("<!-- page 1 -->") and "<!-- page 3 -->" in markdown
     pngs = sorted(p.name for p in (tmp_path / "out" / "pages").iterdir())
     assert pngs == ["0001.png", "0002.png", "0003.png"]
-    assert pymupdf.Pixmap(str(tmp_path / "out" / "pages" / "0001.png")).width == 612
+    png = pymupdf.Pixmap(str(tmp_path / "out" / "pages" / "0001.png"))
+    assert png.width == round(analysis["pages"][0]["width"])  # the page at 72 dpi, legend below
 
 
 def test_cluster_embed_and_status(serve_url: str, http: httpx.Client, tmp_path: Path) -> None:

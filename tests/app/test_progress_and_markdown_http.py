@@ -70,14 +70,22 @@ def test_an_event_stream_ends_when_its_client_goes_away(
     serve_url: str, http: httpx.Client, slow_detector: float
 ) -> None:
     job = submit(http, 6)
+    job_id = job["id"]
     runner = serve.get_deployment_handle("JobRunner", app_name=APP_NAME)
     with (
         httpx.Client(base_url=serve_url, timeout=60) as client,
         client.stream("GET", f"/v1/jobs/{job['id']}/events") as stream,
     ):
-        first = next(events(stream.iter_lines()))
+        reader = events(stream.iter_lines())  # kept: dropping the iterator would close the connection
+        first = next(reader)
         assert first[0] in ("queued", "running")
-        wait_until(lambda: runner.ready.remote().result()["watchers"] >= 1, 30, message="no watcher")
+        wait_until(
+            lambda: runner.ready.remote().result()["watchers"] >= 1,
+            30,
+            message=lambda: (
+                f"no watcher: {runner.ready.remote().result()} {http.get(f'/v1/jobs/{job_id}').text}"
+            ),
+        )
     # The client closed the connection: the stream and its wait in the JobRunner end.
     wait_until(lambda: runner.ready.remote().result()["watchers"] == 0, 60, message="the watch never ended")
     assert wait_for_job(http, job["id"])["status"] == "succeeded"

@@ -23,6 +23,7 @@ ROUTES = {
     ("/v1/jobs/{job_id}/result", "get"),
     ("/v1/jobs/{job_id}/result.md", "get"),
     ("/v1/jobs/{job_id}/events", "get"),
+    ("/v1/jobs/{job_id}/pages/{number}/image.png", "get"),
     ("/v1/jobs/{job_id}/pages/{number}.png", "get"),
     ("/v1/models", "get"),
     ("/healthz", "get"),
