@@ -20,7 +20,9 @@ IMAGES = ROOT / "docs" / "images"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("pdf", type=Path)
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--page", type=int, default=2, help="the page shown annotated (from 1)")
@@ -35,7 +37,9 @@ def main() -> None:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(f"{args.url}/")
-        page.wait_for_function("document.querySelector('#model').options[0].textContent.includes('(default)')")
+        page.wait_for_function(
+            "document.querySelector('#model').options[0].textContent.includes('(default)')"
+        )
         page.set_input_files("#file", str(args.pdf))
         page.click("#analyze-button")
         page.wait_for_selector("#results:not([hidden])", timeout=600_000)

@@ -46,7 +46,8 @@ def screenshot(page: Page, tmp_path: Path, name: str) -> None:
 def open_page(browser: Browser, serve_url: str, width: int, height: int) -> Page:
     page = browser.new_page(viewport={"width": width, "height": height})
     page.goto(f"{serve_url}/")
-    page.wait_for_function("document.querySelector('#model').options[0].textContent.includes('(default)')")  # models listed
+    # The models are listed (the default one replaces the placeholder option).
+    page.wait_for_function("document.querySelector('#model').options[0].textContent.includes('(default)')")
     return page
 
 
