@@ -105,6 +105,22 @@ def test_long_poll_answers_when_the_state_changes(http: httpx.Client, slow_detec
     assert_error(http.get(f"/v1/jobs/{'0' * 32}/events"), 404, "not_found")
 
 
+def test_a_long_poll_ends_when_its_client_goes_away(
+    serve_url: str, http: httpx.Client, slow_detector: float
+) -> None:
+    # Two jobs take both running slots for several seconds: a third stays queued, its state unchanged.
+    busy = [submit(http, 6) for _ in range(2)]
+    queued = submit(http, 1)
+    assert http.get(f"/v1/jobs/{queued['id']}").json()["status"] == "queued"
+    runner = serve.get_deployment_handle("JobRunner", app_name=APP_NAME)
+    timeout = httpx.Timeout(60, read=1.0)
+    with httpx.Client(base_url=serve_url, timeout=timeout) as impatient, pytest.raises(httpx.ReadTimeout):
+        impatient.get(f"/v1/jobs/{queued['id']}", params={"wait": 60})  # gives up; the poll would wait 60 s
+    wait_until(lambda: runner.ready.remote().result()["watchers"] == 0, 60, message="a watch never ended")
+    for job in [*busy, queued]:
+        assert wait_for_job(http, job["id"])["status"] == "succeeded"
+
+
 @pytest.fixture(scope="module")
 def document() -> SyntheticDocument:
     """A generated page with a title, a list and a ruled table among its regions (content known)."""
