@@ -34,6 +34,7 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 EXIT_JOB_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_SERVICE = 3
+FINAL = ("succeeded", "failed", "cancelled")
 
 EXAMPLES = """\
 \b
@@ -145,7 +146,8 @@ def analyze(
             job = checked(http.post("/v1/jobs", files=files, params=params)).json()
             state = follow(http, job)
             if state["status"] != "succeeded":
-                raise ServiceError(f"the job failed: {state.get('error')}", EXIT_JOB_FAILED)
+                reason = state.get("error") or state["status"]
+                raise ServiceError(f"the job did not succeed: {reason}", EXIT_JOB_FAILED)
             out_dir.mkdir(parents=True, exist_ok=True)
             result = checked(http.get(f"/v1/jobs/{job['id']}/result")).content
             (out_dir / "result.json").write_bytes(result)
@@ -177,7 +179,7 @@ def follow(http: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
     state = job
     with Progress(*columns, console=err, transient=False) as progress:
         task = progress.add_task(job["status"], total=job["pages_total"], completed=job["pages_done"])
-        while state["status"] not in ("succeeded", "failed"):
+        while state["status"] not in FINAL:
             # One stream lasts a bounded time; reconnect from the pages already seen until the job ends.
             headers = {"Last-Event-ID": str(state["pages_done"])}
             with http.stream("GET", f"/v1/jobs/{job['id']}/events", headers=headers, timeout=None) as stream:
@@ -189,7 +191,7 @@ def follow(http: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
                     else:
                         state = data
                         progress.update(task, completed=data["pages_done"], description=data["status"])
-                    if state["status"] in ("succeeded", "failed"):
+                    if state["status"] in FINAL:
                         break
     return state
 

@@ -170,6 +170,11 @@ class JobRunnerConfig(_Strict):
     render_nice_increment: int = Field(default=5, ge=0, le=19)
     # A page whose Detector replica died is retried on another replica for at most this long.
     detect_retry_s: float = Field(default=120.0, gt=0.0, le=3600.0)
+    # Finished jobs older than this many days are deleted with their files by a periodic sweep (None: kept
+    # until DELETE /v1/jobs/{id}; a bucket lifecycle rule on jobs/ is the other way, docs/operations.md).
+    retention_days: float | None = Field(default=None, gt=0.0, le=3650.0)
+    # How often the sweep runs.
+    retention_sweep_s: float = Field(default=3600.0, ge=1.0, le=86400.0)
 
 
 # Logical CPUs of each deployment's replicas when the deployment options give none (for example

@@ -66,6 +66,13 @@ class JobFailed(ServeAppError):
     status = 409
 
 
+class JobCancelled(ServeAppError):
+    """The job was cancelled (DELETE /v1/jobs/{id}); it has no result."""
+
+    code = "job_cancelled"
+    status = 409
+
+
 class LimitExceeded(ServeAppError):
     """The request is larger than a configured limit (body bytes, item count, text length, pages, pixels)."""
 
@@ -112,6 +119,7 @@ HTTP_ERRORS: tuple[type[ServeAppError], ...] = (
     MethodNotAllowed,
     JobNotFinished,
     JobFailed,
+    JobCancelled,
     LimitExceeded,
     UnsupportedMediaType,
     InvalidInput,

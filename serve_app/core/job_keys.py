@@ -33,12 +33,16 @@ def check_job_id(job_id: str) -> str:
     return job_id
 
 
+JOBS_PREFIX = "jobs/"
+STATE_FILE = "state.json"
+
+
 def job_prefix(job_id: str) -> str:
-    return f"jobs/{check_job_id(job_id)}/"
+    return f"{JOBS_PREFIX}{check_job_id(job_id)}/"
 
 
 def state_key(job_id: str) -> str:
-    return job_prefix(job_id) + "state.json"
+    return job_prefix(job_id) + STATE_FILE
 
 
 def input_key(job_id: str) -> str:

@@ -1,7 +1,8 @@
 """The job state machine (no Ray): what ``GET /v1/jobs/{id}`` answers and ``state.json`` holds.
 
 A job is ``queued`` at submit, ``running`` once a runner starts it (again after a runner restart),
-then ``succeeded`` or ``failed``. States are immutable; each transition returns the next state.
+then ``succeeded`` or ``failed``, or ``cancelled`` (``DELETE /v1/jobs/{id}``) before it finished.
+States are immutable; each transition returns the next state.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from serve_app.core.analysis import AnalyzeOptions
 from serve_app.core.catalog import ModelVersion
 from serve_app.core.errors import NotFound
 
-JobStatus = Literal["queued", "running", "succeeded", "failed"]
-FINISHED: frozenset[str] = frozenset({"succeeded", "failed"})
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
 
 def now() -> datetime:
@@ -87,6 +88,9 @@ class JobState(BaseModel):
 
     def succeeded(self) -> JobState:
         return self.model_copy(update={"status": "succeeded", "finished_at": now()})
+
+    def cancelled(self) -> JobState:
+        return self.model_copy(update={"status": "cancelled", "finished_at": now()})
 
     def failed(self, reason: str) -> JobState:
         return self.model_copy(update={"status": "failed", "finished_at": now(), "error": reason})

@@ -457,6 +457,16 @@ class Ingress:
             state = progress.state
         return _json(state)
 
+    @app.delete(
+        "/v1/jobs/{job_id}",
+        summary="Cancel a queued or running job (answers once stopped); delete a finished one with its files",
+        response_model=JobState,
+        responses=error_responses(404, 503),
+    )
+    async def delete_job(self, job_id: str) -> Response:
+        state: JobState = await self._jobs.cancel.remote(job_id)
+        return _json(state)
+
     @app.get(
         "/v1/jobs/{job_id}/events",
         summary="A job's progress as Server-Sent Events: its state, each page done, and the end",

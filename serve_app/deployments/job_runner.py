@@ -20,6 +20,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import ray
@@ -40,8 +41,16 @@ from serve_app.core.analysis import (
     region_texts,
 )
 from serve_app.core.catalog import ModelVersion
-from serve_app.core.errors import JobFailed, JobNotFinished, LimitExceeded, NotFound, ServeAppError
-from serve_app.core.jobs import JobState
+from serve_app.core.errors import (
+    JobCancelled,
+    JobFailed,
+    JobNotFinished,
+    LimitExceeded,
+    NotFound,
+    ServeAppError,
+    Unavailable,
+)
+from serve_app.core.jobs import JobState, now
 from serve_app.core.layout import Region
 from serve_app.core.pdf import PageInfo
 from serve_app.core.storage import Store, get_json, open_store, put_json
@@ -66,6 +75,7 @@ PAGE_LIST = TypeAdapter(list[PageInfo])
 MAX_CLUSTER_REGIONS = 10_000
 MAX_REGION_CHARS = 2_000
 RECENT_JOBS = 256  # finished jobs whose page order watch() still knows
+CANCEL_WAIT_S = 30.0  # DELETE of a running job answers once it stopped, or after this long
 VIEWED_PDFS = 2  # jobs whose PDF stays in the object store for page views (GET .../pages/{n}/image.png)
 
 
@@ -81,6 +91,8 @@ class _Job:
     finished: list[int] = field(default_factory=list)
     base: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    cancelling: bool = False  # DELETE asked: no page starts or writes any more
+    writes: set[asyncio.Future[Any]] = field(default_factory=set)  # store writes in flight (threads)
 
     def update(self, state: JobState, *, page: int | None = None) -> None:
         """Move to ``state`` (and record ``page`` as finished); wake whoever watches the job."""
@@ -120,6 +132,8 @@ class JobRunner:
         self._pending: deque[str] = deque()
         self._running: dict[str, asyncio.Task[None]] = {}
         self._resumed: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None  # the retention sweep (started with the runner)
+        self._sweep_now = asyncio.Event()  # a new user_config wakes it
         # Pages of synchronous analyses alive now, and the most there ever were (reported by ready()).
         self._sync_pages = 0
         self._sync_pages_peak = 0
@@ -141,6 +155,7 @@ class JobRunner:
         self._config = parse_settings(JobRunnerConfig, config, where="JobRunner user_config")
         self._sync_slots = asyncio.Semaphore(self._config.max_pages_in_flight)
         self._store = open_store(self._config.store_url)
+        self._sweep_now.set()
         await self._resume_once()
         self._launch()
 
@@ -219,6 +234,96 @@ class JobRunner:
         job = self._jobs.get(job_id)
         return job.state if job is not None else await self._load(self._store, job_id)
 
+    async def cancel(self, job_id: str) -> JobState:
+        """``DELETE /v1/jobs/{id}``. A queued or running job is cancelled: no page starts any more, pages in
+        flight stop (their Detector calls are cancelled), the writes already started land, then the state
+        becomes ``cancelled`` and nothing more is written; the answer comes after all that. A finished job is
+        deleted with all its files (then it is a 404)."""
+        await self._resume_once()
+        job = self._jobs.get(job_id)
+        if job is None:
+            state = await self._load(self._store, job_id)  # NotFound (404) for an unknown job
+            if not state.finished:
+                raise Unavailable(f"job {job_id} is not held by this runner yet; retry shortly")
+            await self._delete_job(self._store, job_id)
+            logger.info("job %s deleted (%s)", job_id, state.status)
+            return state
+        job.cancelling = True
+        task = self._running.get(job_id)
+        if task is None:  # queued: it never starts
+            with contextlib.suppress(ValueError):
+                self._pending.remove(job_id)
+            job.update(job.state.cancelled())
+            await self._save(self._store, job.state)
+            await self._io(self._store.delete, keys.active_key(job_id))
+            self._recent[job_id] = self._jobs.pop(job_id)
+        else:
+            task.cancel()
+            await asyncio.wait({task}, timeout=CANCEL_WAIT_S)
+        logger.info("job %s cancelled at %d/%d pages", job_id, job.state.pages_done, job.state.pages_total)
+        return job.state
+
+    async def _write(self, job: _Job, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """A store write of a job's page: none starts once the job is cancelling, and one that started is
+        tracked, so a cancel waits for it to land instead of leaving it to finish behind the answer."""
+        if job.cancelling:
+            raise asyncio.CancelledError
+        future = asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kwargs))
+        job.writes.add(future)
+        future.add_done_callback(job.writes.discard)
+        await asyncio.shield(future)
+
+    async def _drain(self, job: _Job) -> None:
+        if job.writes:
+            await asyncio.wait(set(job.writes))
+
+    async def _delete_job(self, store: Store, job_id: str) -> None:
+        """Every file of a finished job; its state goes last, so a half-deleted job is still found."""
+        found = await self._io(store.list, keys.job_prefix(job_id))
+        state = keys.state_key(job_id)
+        for key in [k for k in found if k != state] + [state]:
+            await self._io(store.delete, key)
+        self._recent.pop(job_id, None)
+
+    async def _sweep(self) -> None:
+        """Delete finished jobs older than ``retention_days``, every ``retention_sweep_s`` (when set)."""
+        while True:
+            config = self._config
+            if config.retention_days is not None:
+                try:
+                    removed = await self._sweep_once(self._store, config.retention_days)
+                    if removed:
+                        logger.info(
+                            "retention: deleted %d jobs finished over %g days ago",
+                            removed,
+                            config.retention_days,
+                        )
+                except Exception:
+                    logger.exception(
+                        "retention sweep failed; it runs again in %g s", config.retention_sweep_s
+                    )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._sweep_now.wait(), config.retention_sweep_s)
+            self._sweep_now.clear()
+
+    async def _sweep_once(self, store: Store, days: float) -> int:
+        cutoff = now() - timedelta(days=days)
+        removed = 0
+        for key in await self._io(store.list, keys.JOBS_PREFIX):
+            if not key.endswith("/" + keys.STATE_FILE):
+                continue
+            job_id = key[len(keys.JOBS_PREFIX) :].split("/", 1)[0]
+            if job_id in self._jobs:
+                continue
+            try:
+                state = await self._load(store, job_id)
+            except (NotFound, ValueError):
+                continue
+            if state.finished and state.finished_at is not None and state.finished_at < cutoff:
+                await self._delete_job(store, job_id)
+                removed += 1
+        return removed
+
     async def watch(
         self,
         job_id: str,
@@ -256,6 +361,8 @@ class JobRunner:
         state = await self.status(job_id)
         if state.status == "failed":
             raise JobFailed(f"job {job_id} failed: {state.error}")
+        if state.status == "cancelled":
+            raise JobCancelled(f"job {job_id} was cancelled; it has no result")
         if state.status != "succeeded":
             raise JobNotFinished(
                 f"job {job_id} is {state.status} ({state.pages_done}/{state.pages_total} pages); "
@@ -322,6 +429,8 @@ class JobRunner:
 
     async def _resume_once(self) -> None:
         """Queue the unfinished jobs found in the store, once per runner (they were another runner's)."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="retention-sweep")
         if self._resumed is None:
             self._resumed = asyncio.get_running_loop().create_task(self._resume_unfinished())
         try:
@@ -387,10 +496,14 @@ class JobRunner:
                 await self._io(put_json, store, keys.result_key(job_id), result.model_dump())
                 job.update(job.state.succeeded())
             except asyncio.CancelledError:
-                logger.warning(
-                    "job %s interrupted (replica stopping); it resumes when a runner starts", job_id
-                )
-                raise
+                if not job.cancelling:
+                    logger.warning(
+                        "job %s interrupted (replica stopping); it resumes when a runner starts", job_id
+                    )
+                    raise
+                # DELETE /v1/jobs/{id}: let the writes already in flight land, then record the end.
+                await self._drain(job)
+                job.update(job.state.cancelled())
             except Exception as exc:
                 job.update(job.state.failed(_reason(exc, job_id)))
             await self._save(store, job.state)
@@ -435,11 +548,13 @@ class JobRunner:
             png = await annotate_task.options(num_cpus=self._config.render_num_cpus).remote(
                 image, drawn, labels=version.labels, nice_increment=self._config.render_nice_increment
             )
-            await self._io(
-                store.put, keys.page_key(job_id, page.number, "png"), png, content_type="image/png"
+            await self._write(
+                job, store.put, keys.page_key(job_id, page.number, "png"), png, content_type="image/png"
             )
             # The page JSON is written last: its presence is what marks the page done for a resumed job.
-            await self._io(put_json, store, keys.page_key(job_id, page.number, "json"), page.model_dump())
+            await self._write(
+                job, put_json, store, keys.page_key(job_id, page.number, "json"), page.model_dump()
+            )
             job.results[page.number] = page
             job.update(job.state.page_done(), page=page.number)
 

@@ -104,7 +104,7 @@ async function analyse(event) {
   try {
     const job = await (await call(`/v1/jobs?${params}`, {method: "POST", body})).json();
     const state = await follow(job);
-    if (state.status !== "succeeded") throw new Error(`The job failed: ${state.error}`);
+    if (state.status !== "succeeded") throw new Error(`The job ${state.status}: ${state.error || "no result"}`);
     const result = await (await call(`/v1/jobs/${job.id}/result`)).json();
     await show(job.id, result);
   } catch (e) {
@@ -135,7 +135,8 @@ async function follow(job) {
   let state = job;
   const render = () => { bar.value = state.pages_done; $("progress-text").textContent = progressText(state, started); };
   render();
-  while (state.status !== "succeeded" && state.status !== "failed") {
+  const over = () => ["succeeded", "failed", "cancelled"].includes(state.status);
+  while (!over()) {
     // A stream lasts a bounded time: reconnect from the pages already seen until the job ends.
     const response = await call(`/v1/jobs/${job.id}/events`, {headers: {"Last-Event-ID": String(state.pages_done)}});
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -158,7 +159,7 @@ async function follow(job) {
         state = name === "page" ? Object.assign({}, state, {pages_done: payload.pages_done}) : payload;
         render();
       }
-      if (state.status === "succeeded" || state.status === "failed") { await reader.cancel(); break; }
+      if (over()) { await reader.cancel(); break; }
     }
   }
   return state;

@@ -36,7 +36,7 @@ def wait_for_job(http: httpx.Client, job_id: str, *, timeout_s: float = 300) -> 
             return None
         state: dict[str, Any] = response.json()
         assert state["pages_done"] <= state["pages_total"]
-        return state if state["status"] in ("succeeded", "failed") else None
+        return state if state["status"] in ("succeeded", "failed", "cancelled") else None
 
     state: dict[str, Any] = wait_until(
         finished, timeout_s, interval_s=0.25, message=lambda: f"job {job_id} not finished: {last[0].text}"

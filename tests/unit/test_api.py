@@ -20,6 +20,7 @@ ROUTES = {
     ("/v1/detect", "post"),
     ("/v1/jobs", "post"),
     ("/v1/jobs/{job_id}", "get"),
+    ("/v1/jobs/{job_id}", "delete"),
     ("/v1/jobs/{job_id}/result", "get"),
     ("/v1/jobs/{job_id}/result.md", "get"),
     ("/v1/jobs/{job_id}/events", "get"),
