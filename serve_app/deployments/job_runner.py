@@ -241,6 +241,11 @@ class JobRunner:
         deleted with all its files (then it is a 404)."""
         await self._resume_once()
         job = self._jobs.get(job_id)
+        if job is not None and job.state.finished:  # finishing right now: let its last writes land
+            finishing = self._running.get(job_id)
+            if finishing is not None:
+                await asyncio.wait({finishing}, timeout=CANCEL_WAIT_S)
+            job = self._jobs.get(job_id)
         if job is None:
             state = await self._load(self._store, job_id)  # NotFound (404) for an unknown job
             if not state.finished:
