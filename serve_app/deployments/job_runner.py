@@ -268,14 +268,27 @@ class JobRunner:
         logger.info("job %s cancelled at %d/%d pages", job_id, job.state.pages_done, job.state.pages_total)
         return job.state
 
-    async def _write(self, job: _Job, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    async def _write(
+        self,
+        job: _Job,
+        fn: Callable[..., Any],
+        *args: Any,
+        then: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         """A store write of a job's page: none starts once the job is cancelling, and one that started is
-        tracked, so a cancel waits for it to land instead of leaving it to finish behind the answer."""
+        tracked, so a cancel waits for it to land instead of leaving it to finish behind the answer.
+        ``then`` runs once the write landed, even if the job was cancelled meanwhile (what it records is
+        true either way)."""
         if job.cancelling:
             raise asyncio.CancelledError
         future = asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kwargs))
         job.writes.add(future)
         future.add_done_callback(job.writes.discard)
+        if then is not None:
+            future.add_done_callback(
+                lambda f: then() if not f.cancelled() and f.exception() is None else None
+            )
         await asyncio.shield(future)
 
     async def _drain(self, job: _Job) -> None:
@@ -556,12 +569,15 @@ class JobRunner:
             await self._write(
                 job, store.put, keys.page_key(job_id, page.number, "png"), png, content_type="image/png"
             )
-            # The page JSON is written last: its presence is what marks the page done for a resumed job.
-            await self._write(
-                job, put_json, store, keys.page_key(job_id, page.number, "json"), page.model_dump()
-            )
-            job.results[page.number] = page
-            job.update(job.state.page_done(), page=page.number)
+
+            def done() -> None:
+                job.results[page.number] = page
+                job.update(job.state.page_done(), page=page.number)
+
+            # The page JSON is written last: its presence is what marks the page done for a resumed job
+            # (and for this one: ``done`` runs once it landed, even if a cancel came meanwhile).
+            key = keys.page_key(job_id, page.number, "json")
+            await self._write(job, put_json, store, key, page.model_dump(), then=done)
 
         in_flight = asyncio.Semaphore(self._config.max_pages_in_flight)  # per job
         await self._run_pages(
