@@ -82,3 +82,12 @@ def test_states_cannot_be_changed_in_place() -> None:
     state = JobState.new(1, AnalyzeOptions())
     with pytest.raises(pydantic.ValidationError):
         state.status = "running"  # type: ignore[misc]
+
+
+def test_a_cancelled_job_is_finished_with_the_pages_it_did() -> None:
+    running = JobState.new(5, AnalyzeOptions()).started().page_done().page_done()
+    cancelled = running.cancelled()
+    assert cancelled.status == "cancelled" and cancelled.finished and cancelled.finished_at is not None
+    assert cancelled.pages_done == 2 and cancelled.error is None
+    queued = JobState.new(3, AnalyzeOptions()).cancelled()
+    assert queued.finished and queued.started_at is None and queued.pages_done == 0
