@@ -263,8 +263,9 @@ async def job_event_stream(jobs: DeploymentHandle, state: JobState, seen: int | 
     """Events of one job: ``queued``/``running`` (the state), ``page`` (number, pages_done, pages_total) for
     each page this runner finishes, then ``succeeded``, ``failed`` or ``cancelled`` (the state) and the end.
     Event ids are pages done, so a client that reconnects (EventSource does, after ``retry`` ms) with
-    ``Last-Event-ID`` goes on from there. A stream lasts at most ``EVENT_STREAM_S`` (the client reconnects). When the client
-    goes away, Starlette cancels this generator, and with it the wait in the JobRunner."""
+    ``Last-Event-ID`` goes on from there. A stream lasts at most ``EVENT_STREAM_S`` (the client
+    reconnects). When the client goes away, Starlette cancels this generator, and with it the wait in the
+    JobRunner."""
     yield f"retry: {EVENT_RETRY_MS}\n\n"
     deadline = time.monotonic() + EVENT_STREAM_S
     status: str | None = None
