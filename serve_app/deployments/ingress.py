@@ -17,6 +17,7 @@ import asyncio
 import functools
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -97,14 +98,26 @@ async def _on_error(_: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
-async def _on_http_error(_: Request, exc: Exception) -> Response:
+def allowed_methods(request: Request) -> str:
+    """Every method the API documents at this path (Starlette's 405 names only the first matching route's,
+    and FastAPI makes one route per method); "" for a path the OpenAPI document does not list."""
+    path = request.url.path
+    for template, operations in request.app.openapi()["paths"].items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            return ", ".join(sorted(method.upper() for method in operations))
+    return ""
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     error: errors.ServeAppError
     if exc.status_code == 404:
         error = errors.NotFound(f"no such route; see /docs ({exc.detail})")
     elif exc.status_code == 405:
-        allowed = (exc.headers or {}).get("Allow", "")
+        allowed = allowed_methods(request) or (exc.headers or {}).get("Allow", "")
         error = errors.MethodNotAllowed(f"this route accepts {allowed or 'other methods'}")
+        return error_response(error, headers={**(exc.headers or {}), "Allow": allowed})
     else:
         body = ErrorResponse(error=ErrorDetail(code="http_error", message=str(exc.detail)))
         return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=exc.headers)

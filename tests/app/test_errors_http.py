@@ -91,8 +91,9 @@ def test_unknown_route_and_wrong_method_are_json(http: httpx.Client) -> None:
     wrong = http.get("/v1/cluster")
     assert_error(wrong, 405, "method_not_allowed", "POST")
     assert wrong.headers["allow"] == "POST"
-    assert_error(http.delete("/v1/jobs/" + "0" * 32), 405, "method_not_allowed")
-    assert "GET" in http.delete("/v1/jobs/" + "0" * 32).headers["allow"]
+    assert_error(http.put("/v1/jobs/" + "0" * 32), 405, "method_not_allowed")
+    assert {"GET", "DELETE"} <= set(http.put("/v1/jobs/" + "0" * 32).headers["allow"].split(", "))
+    assert_error(http.delete("/v1/jobs/" + "0" * 32), 404, "not_found")  # DELETE is a route: no such job
 
 
 def test_service_still_serves_after_bad_input(http: httpx.Client) -> None:
