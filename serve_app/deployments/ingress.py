@@ -181,6 +181,19 @@ EVENT_STREAM_S = 90.0  # one event stream's life; EventSource reconnects and res
 EVENT_KEEPALIVE_S = 15.0  # a comment line at least this often, so proxies keep the stream open
 EVENT_RETRY_MS = 1000
 MARKDOWN_TYPE = "text/markdown; charset=utf-8"
+# One event of GET /v1/jobs/{id}/events: its name, its id (pages done) and its data (JSON text).
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {
+            "type": "string",
+            "enum": ["queued", "running", "page", "succeeded", "failed", "cancelled"],
+        },
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+    "required": ["event", "data"],
+}
 MARKDOWN: dict[str, Any] = {"text/markdown": {"schema": {"type": "string"}}}
 
 PDF_BODY: dict[str, Any] = {
@@ -450,7 +463,7 @@ class Ingress:
         "/v1/jobs/{job_id}",
         summary="A job's state and progress",
         response_model=JobState,
-        responses=error_responses(404, 503),
+        responses=error_responses(404, 422, 503),
     )
     async def job_status(
         self,
@@ -486,7 +499,7 @@ class Ingress:
         summary="A job's progress as Server-Sent Events: its state, each page done, and the end",
         response_class=StreamingResponse,
         responses={
-            200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+            200: {"content": {"text/event-stream": {"schema": SSE_EVENT}}},
             **error_responses(404, 503),
         },
     )
