@@ -195,6 +195,7 @@ SSE_EVENT: dict[str, Any] = {
     "required": ["event", "data"],
 }
 MARKDOWN: dict[str, Any] = {"text/markdown": {"schema": {"type": "string"}}}
+PNG: dict[str, Any] = {"image/png": {"schema": {"type": "string", "format": "binary"}}}
 
 PDF_BODY: dict[str, Any] = {
     "requestBody": {
@@ -538,7 +539,7 @@ class Ingress:
         summary="Page `number` (from 1) with its regions drawn, one colour per label",
         response_class=Response,
         responses={
-            200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+            200: {"content": PNG},
             **error_responses(404, 409, 503),
         },
     )
@@ -561,7 +562,7 @@ class Ingress:
         summary="Page `number` (from 1) of the job's PDF, rendered at the job's dpi, nothing drawn",
         response_class=Response,
         responses={
-            200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+            200: {"content": PNG},
             **error_responses(404, 503),
         },
     )

@@ -261,12 +261,19 @@ class JobRunner:
             job.update(job.state.cancelled())
             await self._save(self._store, job.state)
             await self._io(self._store.delete, keys.active_key(job_id))
-            self._recent[job_id] = self._jobs.pop(job_id)
+            self._retire(job_id, job)
         else:
             task.cancel()
             await asyncio.wait({task}, timeout=CANCEL_WAIT_S)
         logger.info("job %s cancelled at %d/%d pages", job_id, job.state.pages_done, job.state.pages_total)
         return job.state
+
+    def _retire(self, job_id: str, job: _Job) -> None:
+        """A job that ended leaves the runner's jobs; it is kept a while among the recent ones, so a watcher
+        that looks after the end still gets the last pages' numbers."""
+        self._recent[job_id] = self._jobs.pop(job_id, job)
+        while len(self._recent) > RECENT_JOBS:
+            self._recent.popitem(last=False)
 
     async def _write(
         self,
@@ -376,6 +383,11 @@ class JobRunner:
 
     async def result(self, job_id: str) -> bytes:
         """The result JSON of a succeeded job, as stored."""
+        await self._check_succeeded(job_id)
+        return await self._io(self._store.get, keys.result_key(job_id))
+
+    async def _check_succeeded(self, job_id: str) -> None:
+        """Raise the error that says why the job has no result, unless it succeeded."""
         state = await self.status(job_id)
         if state.status == "failed":
             raise JobFailed(f"job {job_id} failed: {state.error}")
@@ -386,19 +398,18 @@ class JobRunner:
                 f"job {job_id} is {state.status} ({state.pages_done}/{state.pages_total} pages); "
                 "poll GET /v1/jobs/{id} until it succeeds"
             )
-        return await self._io(self._store.get, keys.result_key(job_id))
 
     async def result_markdown(self, job_id: str) -> bytes:
         """The result of a succeeded job as Markdown, made from the stored result and PDF the first time it
         is asked for, then stored beside the result."""
-        result = AnalyzeResult.model_validate_json(await self.result(job_id))
+        await self._check_succeeded(job_id)
         store = self._store
         try:
             return await self._io(store.get, keys.markdown_key(job_id))
         except NotFound:
             pass
-        pdf_ref = ray.put(await self._io(store.get, keys.input_key(job_id)))
-        text = (await self._markdown(pdf_ref, result)).encode("utf-8")
+        result = AnalyzeResult.model_validate_json(await self._io(store.get, keys.result_key(job_id)))
+        text = (await self._markdown(await self._job_pdf(job_id), result)).encode("utf-8")
         await self._io(
             store.put, keys.markdown_key(job_id), text, content_type="text/markdown; charset=utf-8"
         )
@@ -409,6 +420,17 @@ class JobRunner:
         draws the regions over it)."""
         state = await self.status(job_id)
         state.check_page_number(number)
+        png: bytes = await page_png_task.options(num_cpus=self._config.render_num_cpus).remote(
+            PdfRef(await self._job_pdf(job_id)),
+            number - 1,
+            dpi=state.options.dpi,
+            nice_increment=self._config.render_nice_increment,
+        )
+        return png
+
+    async def _job_pdf(self, job_id: str) -> ray.ObjectRef[bytes]:
+        """The job's PDF in the object store: the running job's own, or read from the store once and kept
+        for the last ``VIEWED_PDFS`` jobs looked at (page views, Markdown)."""
         pdf_ref = self._pdf_refs.get(job_id)
         if pdf_ref is None:
             job = self._jobs.get(job_id)
@@ -419,13 +441,7 @@ class JobRunner:
             while len(self._pdf_refs) > VIEWED_PDFS:
                 self._pdf_refs.popitem(last=False)
         self._pdf_refs.move_to_end(job_id)
-        png: bytes = await page_png_task.options(num_cpus=self._config.render_num_cpus).remote(
-            PdfRef(pdf_ref),
-            number - 1,
-            dpi=state.options.dpi,
-            nice_increment=self._config.render_nice_increment,
-        )
-        return png
+        return pdf_ref
 
     async def _markdown(self, pdf_ref: ray.ObjectRef[bytes], result: AnalyzeResult) -> str:
         text: str = await markdown_task.options(num_cpus=self._config.render_num_cpus).remote(
@@ -527,10 +543,7 @@ class JobRunner:
             await self._save(store, job.state)
             await self._io(store.delete, keys.active_key(job_id))
         finally:
-            # Kept a while, so a watcher that looks after the end still gets the last pages' numbers.
-            self._recent[job_id] = self._jobs.pop(job_id, job)
-            while len(self._recent) > RECENT_JOBS:
-                self._recent.popitem(last=False)
+            self._retire(job_id, job)
         self._job_outcomes.inc(tags={"status": job.state.status})
         detail = f": {job.state.error}" if job.state.error else ""
         logger.info("job %s %s (%d pages)%s", job_id, job.state.status, job.state.pages_total, detail)

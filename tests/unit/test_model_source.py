@@ -13,6 +13,7 @@ import pytest
 
 from serve_app.core.errors import ModelUnavailable
 from serve_app.models.source import MODEL_CACHE_ENV, choose_files, files_digest, locate, read_labels
+from tests.d2_models import upload
 from tests.s3_server import make_bucket, moto_s3_server, s3_client
 
 BUCKET = "models"
@@ -117,18 +118,12 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return directory
 
 
-def upload(client: Any, prefix: str, directory: Path) -> str:
-    for path in directory.iterdir():
-        client.upload_file(str(path), BUCKET, f"{prefix}/{path.name}")
-    return f"s3://{BUCKET}/{prefix}/"
-
-
 def test_an_s3_model_is_fetched_once_verified_and_cached_by_digest(
     s3_endpoint: str, cache: Path, tmp_path: Path
 ) -> None:
     client = CountingClient(s3_client(s3_endpoint))
     local = locate(str(write_model(tmp_path / "m")))
-    uri = upload(client, "m/v1", tmp_path / "m")
+    uri = upload(client, BUCKET, "m/v1", tmp_path / "m")
     first = locate(uri, client=client)
     assert first.digest == local.digest and first.config.parent == cache / local.digest
     assert sorted(client.downloads) == ["m/v1/config.yaml", "m/v1/labels.json", "m/v1/model_final.pth"]
@@ -141,7 +136,7 @@ def test_an_s3_model_is_fetched_once_verified_and_cached_by_digest(
     assert first.checkpoint.read_bytes() == b"weights"
     # A new version under the same prefix is a new listing: fetched, with a new digest.
     write_model(tmp_path / "m", payload=b"new weights")
-    upload(client, "m/v1", tmp_path / "m")
+    upload(client, BUCKET, "m/v1", tmp_path / "m")
     newer = locate(uri, client=client)
     assert newer.digest != local.digest and len(client.downloads) == 9
     with pytest.raises(ModelUnavailable, match=r"not the .* pinned"):
