@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM := false
 export RAY_USAGE_STATS_ENABLED := 0
 
 .PHONY: install browser check fuzz-api run test test-unit test-app test-cluster lint bench bench-embed bench-pdf bench-autoscaling bench-detector clustering-quality \
-	bench-perf bench-memory bench-compare bench-creep bench-models \
+	bench-perf bench-memory bench-compare bench-creep bench-models bench-overload \
 	train-detector evaluate-detector lock clean manifests docker
 
 install: $(STAMP)
@@ -73,6 +73,11 @@ bench-detector: install
 # Several detectron2 models in one Detector replica: memory, first request cold vs warm (about 3 minutes).
 bench-models: install
 	$(BIN)/python -m benchmarks.model_switch
+
+# Open-loop load at 2x and 10x the measured capacity of /v1/embed, /v1/cluster and /v1/detect: goodput,
+# share shed, p99 of accepted requests and of /healthz against the issue's targets (about 7 minutes).
+bench-overload: install
+	$(BIN)/python -m benchmarks.overload
 
 # The performance suite (docs/benchmarks.md): memory per replica with shared weights on and off, then
 # direct call vs gunicorn --preload baseline vs this service (HTTP and handles), then the long creep run.

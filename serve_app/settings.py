@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from serve_app.core.catalog import DIGEST_PATTERN, MODEL_NAME_PATTERN
 from serve_app.core.errors import ConfigError
 from serve_app.core.schemas import describe_errors
+from serve_app.core.webhooks import check_networks
 
 
 class _Strict(BaseModel):
@@ -143,6 +144,16 @@ class IngressConfig(_Strict):
     ready_timeout_s: float = Field(default=2.0, gt=0.0, le=60.0)
     # Largest PDF accepted by /v1/detect and /v1/jobs (enforced while the upload streams in).
     max_pdf_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, le=4 * 1024**3)
+    # Backpressure: sentences this replica has sent to the Embedder (/v1/embed, /v1/cluster, /v1/embeddings)
+    # and not yet had answered. A request that does not fit is answered 503 + Retry-After at once (one
+    # larger than this runs when nothing else does). About 1.5 s of one Embedder replica's work on a 2-core
+    # machine, so accepted requests stay fast under any load (docs/operations.md, "Under overload"); raise
+    # it with the Embedder's replicas and cores.
+    max_sentences_in_flight: int = Field(default=512, ge=1, le=1_000_000)
+    # A request that needs a model and has no answer after this long is answered 504 (its work is cancelled).
+    request_timeout_s: float = Field(default=60.0, gt=0.0, le=3600.0)
+    # Retry-After (seconds) of a 503 for overload.
+    retry_after_s: int = Field(default=1, ge=1, le=3600)
 
 
 class JobRunnerConfig(_Strict):
@@ -163,6 +174,23 @@ class JobRunnerConfig(_Strict):
     max_pages_in_flight: int = Field(default=4, ge=1, le=256)
     # Jobs run at the same time by one runner; the others wait, queued, in submission order.
     max_running_jobs: int = Field(default=2, ge=1, le=64)
+    # Jobs waiting to start; a submit beyond this is answered 503 + Retry-After (the queue is not endless).
+    max_queued_jobs: int = Field(default=100, ge=1, le=100_000)
+    # Per API key (and for all anonymous callers together when keys are off; a key's own max_jobs /
+    # max_pages in SERVE_APP_API_KEYS win): jobs queued + running, and their pages still to do. Past
+    # either: 429 + Retry-After. A key runs at most max_running_jobs_per_key jobs at once; queued jobs
+    # start fairly between keys, so one key's 2,000-page job does not hold up another key's 2-page job.
+    max_jobs_per_key: int = Field(default=20, ge=1, le=100_000)
+    max_pages_per_key: int = Field(default=5000, ge=1, le=10_000_000)
+    max_running_jobs_per_key: int = Field(default=1, ge=1, le=64)
+    # Backpressure for /v1/detect: pages of synchronous analyses admitted at a time (rendering, detecting
+    # or waiting for one of the max_pages_in_flight slots). A PDF that does not fit is answered 503 +
+    # Retry-After at once (one longer than this runs when no other does).
+    max_sync_pages_queued: int = Field(default=8, ge=1, le=10_000)
+    # A page whose rendering (pixels and text) takes longer than this fails its analysis with a clear
+    # reason (413 limit_exceeded, or the job's error), and the worker process rendering it is stopped: a
+    # pathological page (millions of vector operations) cannot hold a worker.
+    page_render_timeout_s: float = Field(default=60.0, gt=0.0, le=3600.0)
     # Logical CPUs asked by each render/annotate Ray task (small: the model deployments hold the rest).
     render_num_cpus: float = Field(default=0.05, ge=0.0, le=16.0)
     # Added to the nice value of the worker processes that render and annotate pages (batch work, like
@@ -170,11 +198,29 @@ class JobRunnerConfig(_Strict):
     render_nice_increment: int = Field(default=5, ge=0, le=19)
     # A page whose Detector replica died is retried on another replica for at most this long.
     detect_retry_s: float = Field(default=120.0, gt=0.0, le=3600.0)
+    # While the store cannot be reached, a running job waits (its writes are retried with backoff) for at
+    # most this long, then fails with the reason. Requests that read the store answer 503 at once meanwhile.
+    store_retry_s: float = Field(default=300.0, gt=0.0, le=86400.0)
     # Finished jobs older than this many days are deleted with their files by a periodic sweep (None: kept
     # until DELETE /v1/jobs/{id}; a bucket lifecycle rule on jobs/ is the other way, docs/operations.md).
     retention_days: float | None = Field(default=None, gt=0.0, le=3650.0)
     # How often the sweep runs.
     retention_sweep_s: float = Field(default=3600.0, ge=1.0, le=86400.0)
+    # Completion webhooks (``callback_url`` on POST /v1/jobs; docs/operations.md, "Webhooks"). Only public
+    # addresses are reachable unless a CIDR here opens more (for example "10.0.0.0/8" for in-cluster hooks).
+    webhook_allowed_networks: list[str] = Field(default_factory=list, max_length=100)
+    # If set, callback URLs must have one of these hosts ("hooks.example.com" or "*.example.com").
+    webhook_allowed_hosts: list[str] | None = Field(default=None, max_length=100)
+    # A delivery is retried with exponential backoff (1 s, 2 s, 4 s ... at most 5 min apart) for this long.
+    webhook_retry_s: float = Field(default=86400.0, gt=0.0, le=7 * 86400.0)
+    # Time limit of one delivery attempt.
+    webhook_timeout_s: float = Field(default=10.0, gt=0.0, le=120.0)
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, cidrs: list[str]) -> list[str]:
+        check_networks(cidrs)
+        return cidrs
 
 
 # Logical CPUs of each deployment's replicas when the deployment options give none (for example

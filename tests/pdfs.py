@@ -77,3 +77,35 @@ def scanned_pdf() -> bytes:
         page = doc.new_page(width=PAGE_WIDTH, height=200)
         page.insert_image(page.rect, pixmap=pix)
         return doc.tobytes()
+
+
+def vector_bomb_pdf(*, depth: int = 3, fan_out: int = 100, lines: int = 1000) -> bytes:
+    """One page that draws ``lines * fan_out ** depth`` line segments (10^9 by default) from a 4 KB file:
+    Form XObjects that each draw the one below ``fan_out`` times. Reading its text or rendering it takes
+    pymupdf far longer than any sane limit: a pathological page."""
+    with pymupdf.open() as doc:
+        page = doc.new_page(width=612, height=792)
+        page.insert_text((72, 72), "This page takes forever to draw.", fontsize=FONT_SIZE)
+        below = None
+        for _level in range(depth + 1):
+            xref = doc.get_new_xref()
+            if below is None:
+                resources = ""
+                body = "".join(f"{i % 600} 0 m {600 - i % 600} 792 l S\n" for i in range(lines)).encode()
+            else:
+                resources = f"/Resources << /XObject << /X {below} 0 R >> >>"
+                body = b"q /X Do Q\n" * fan_out
+            form = f"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] {resources} >>"
+            doc.update_object(xref, form)
+            doc.update_stream(xref, body)
+            below = xref
+        draw = doc.get_new_xref()
+        doc.update_object(draw, "<< >>")
+        doc.update_stream(draw, b"q /Bomb Do Q\n")
+        kind, value = doc.xref_get_key(page.xref, "Resources")
+        assert kind == "xref", kind
+        doc.xref_set_key(int(value.split()[0]), "XObject", f"<< /Bomb {below} 0 R >>")
+        kind, contents = doc.xref_get_key(page.xref, "Contents")
+        first = contents.strip("[]").strip() if kind == "array" else contents
+        doc.xref_set_key(page.xref, "Contents", f"[{first} {draw} 0 R]")
+        return doc.tobytes(deflate=True)

@@ -29,35 +29,59 @@ def _answers_http(host: str, port: int) -> bool:
         conn.close()
 
 
-@contextmanager
-def moto_s3_server(*, start_timeout_s: float = 30.0) -> Iterator[str]:
-    """Run ``python -m moto.server`` on a free 127.0.0.1 port; yield its endpoint URL; stop it on exit."""
-    host, port = "127.0.0.1", free_port()
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+class MotoServer:
+    """``python -m moto.server`` on 127.0.0.1:``port`` in a subprocess, which a test may stop and start
+    again (on the same port: what the service knows as its endpoint). moto keeps its data in memory, so a
+    restarted server starts empty."""
+
+    def __init__(self, port: int | None = None, *, start_timeout_s: float = 30.0) -> None:
+        self.host, self.port = "127.0.0.1", port or free_port()
+        self.endpoint = f"http://{self.host}:{self.port}"
+        self._start_timeout_s = start_timeout_s
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
+
+    def start(self) -> None:
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop)
+        proc = self._proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
             stdin=subprocess.DEVNULL,
-            stdout=log,
+            stdout=self._log,
             stderr=subprocess.STDOUT,
         )
 
         def up() -> bool:
             if proc.poll() is not None:
-                log.seek(0)
-                output = log.read().decode(errors="replace")[-4000:]
+                self._log.seek(0)
+                output = self._log.read().decode(errors="replace")[-4000:]
                 raise RuntimeError(f"moto S3 server exited ({proc.returncode}); its output:\n{output}")
-            return _answers_http(host, port)
+            return _answers_http(self.host, self.port)
 
-        try:
-            wait_until(up, start_timeout_s, interval_s=0.1, message=f"no moto S3 server on {host}:{port}")
-            yield f"http://{host}:{port}"
-        finally:
+        wait_until(up, self._start_timeout_s, interval_s=0.1, message=f"no moto S3 server on {self.endpoint}")
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
             proc.terminate()
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+@contextmanager
+def moto_s3_server(*, start_timeout_s: float = 30.0) -> Iterator[str]:
+    """Run ``python -m moto.server`` on a free 127.0.0.1 port; yield its endpoint URL; stop it on exit."""
+    server = MotoServer(start_timeout_s=start_timeout_s)
+    server.start()
+    try:
+        yield server.endpoint
+    finally:
+        server.stop()
 
 
 def s3_env(endpoint: str) -> dict[str, str]:

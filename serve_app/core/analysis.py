@@ -59,6 +59,24 @@ class DetectOptions(AnalyzeOptions):
         return AnalyzeOptions.model_validate(self.model_dump(exclude={"format"}))
 
 
+class JobOptions(AnalyzeOptions):
+    """``POST /v1/jobs``'s options: the analysis options and where to announce the end."""
+
+    callback_url: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description=(
+            "An http(s) URL that gets the job's final state (POST, JSON, signed: Serve-App-Signature "
+            "t=<unix time>,v1=<HMAC-SHA256 of '<t>.<body>'>), retried until it answers 2xx "
+            "(docs/operations.md)."
+        ),
+    )
+
+    def analysis(self) -> AnalyzeOptions:
+        return AnalyzeOptions.model_validate(self.model_dump(exclude={"callback_url"}))
+
+
 class RegionResult(_Model):
     """A layout region: box in PDF points (x0, y0, x1, y1; origin top-left) and the text inside it."""
 

@@ -6,7 +6,7 @@ the benchmark baseline and the OpenAPI document read the same table (``HTTP_ERRO
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class ServeAppError(Exception):
@@ -14,14 +14,24 @@ class ServeAppError(Exception):
 
     code: ClassVar[str] = "internal_error"
     status: ClassVar[int] = 500
+    # Seconds a client should wait before retrying (the ``Retry-After`` header); None: not retryable as is.
+    retry_after_s: int | None = None
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.message = message
+        if retry_after_s is not None:
+            self.retry_after_s = max(1, round(retry_after_s))
 
-    def __reduce__(self) -> tuple[type[ServeAppError], tuple[str]]:
-        # Keeps the exception picklable across Ray handles with its message intact.
-        return (type(self), (self.message,))
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keeps the exception picklable across Ray handles with its message and retry hint intact.
+        return (_rebuild, (type(self), self.message, self.retry_after_s))
+
+
+def _rebuild(cls: type[ServeAppError], message: str, retry_after_s: int | None) -> ServeAppError:
+    error = cls(message)
+    error.retry_after_s = retry_after_s
+    return error
 
 
 class MalformedBody(ServeAppError):
@@ -73,6 +83,20 @@ class JobCancelled(ServeAppError):
     status = 409
 
 
+class Unauthorized(ServeAppError):
+    """No API key, or one the service does not know (send ``Authorization: Bearer <key>``)."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(ServeAppError):
+    """The API key is known but may not be used (disabled)."""
+
+    code = "forbidden"
+    status = 403
+
+
 class LimitExceeded(ServeAppError):
     """The request is larger than a configured limit (body bytes, item count, text length, pages, pixels)."""
 
@@ -94,6 +118,14 @@ class InvalidInput(ServeAppError):
     status = 422
 
 
+class TooManyRequests(ServeAppError):
+    """This API key has as many jobs or pages queued and running as it may; retry after ``Retry-After``."""
+
+    code = "rate_limited"
+    status = 429
+    retry_after_s = 30
+
+
 class ModelUnavailable(ServeAppError):
     """A model could not be loaded or is not ready to serve."""
 
@@ -102,10 +134,25 @@ class ModelUnavailable(ServeAppError):
 
 
 class Unavailable(ServeAppError):
-    """The service is overloaded or a replica is starting or was lost; retry shortly."""
+    """The service is overloaded or a replica is starting or was lost; retry after ``Retry-After``."""
 
     code = "unavailable"
     status = 503
+    retry_after_s = 1
+
+
+class StoreUnavailable(Unavailable):
+    """The job store (S3 or a directory) cannot be reached now; retry after ``Retry-After``."""
+
+    code = "store_unavailable"
+    retry_after_s = 5
+
+
+class Timeout(ServeAppError):
+    """The request took longer than the service's time limit for it (``request_timeout_s``)."""
+
+    code = "timeout"
+    status = 504
 
 
 class InternalError(ServeAppError):
@@ -114,6 +161,8 @@ class InternalError(ServeAppError):
 
 HTTP_ERRORS: tuple[type[ServeAppError], ...] = (
     MalformedBody,
+    Unauthorized,
+    Forbidden,
     NotFound,
     ModelNotFound,
     MethodNotAllowed,
@@ -123,8 +172,11 @@ HTTP_ERRORS: tuple[type[ServeAppError], ...] = (
     LimitExceeded,
     UnsupportedMediaType,
     InvalidInput,
+    TooManyRequests,
     ModelUnavailable,
     Unavailable,
+    StoreUnavailable,
+    Timeout,
     InternalError,
 )
 

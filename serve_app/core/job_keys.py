@@ -11,6 +11,7 @@ A job lives under ``jobs/<id>/``::
     result.md           the result as Markdown, written the first time it is asked for
     active/<id>         marker of an unfinished job (lets a restarted runner find it without a scan)
     quarantine/<id>     an active marker whose job could not be read back (kept for an operator to look at)
+    webhooks/<id>.json  a completion webhook not yet delivered (serve_app.core.webhooks.Delivery)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from serve_app.core.errors import NotFound
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 ACTIVE_PREFIX = "active/"
 QUARANTINE_PREFIX = "quarantine/"
+WEBHOOKS_PREFIX = "webhooks/"
 
 
 def check_job_id(job_id: str) -> str:
@@ -87,3 +89,8 @@ def done_pages(keys: Sequence[str]) -> set[int]:
         if suffix == "json" and stem.isascii() and stem.isdigit():
             numbers.add(int(stem))
     return numbers
+
+
+def webhook_key(job_id: str) -> str:
+    """The pending completion webhook of a job (deleted once delivered or given up)."""
+    return f"{WEBHOOKS_PREFIX}{check_job_id(job_id)}.json"

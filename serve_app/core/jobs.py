@@ -45,6 +45,10 @@ class JobState(BaseModel):
     error: str | None = None
     # How many times a runner started this job; above 1 means it was resumed after a runner died.
     attempts: int = 0
+    # The name of the API key that submitted the job (None: authentication was off); only that key sees it.
+    owner: str | None = None
+    # Where the final state is POSTed, signed, once the job ends (docs/operations.md, "Webhooks").
+    callback_url: str | None = None
 
     @classmethod
     def new(
@@ -54,6 +58,8 @@ class JobState(BaseModel):
         *,
         filename: str | None = None,
         model: ModelVersion | None = None,
+        owner: str | None = None,
+        callback_url: str | None = None,
     ) -> JobState:
         """A queued job with a fresh id."""
         return cls(
@@ -64,6 +70,8 @@ class JobState(BaseModel):
             model=model,
             filename=filename,
             created_at=now(),
+            owner=owner,
+            callback_url=callback_url,
         )
 
     @property
@@ -94,6 +102,12 @@ class JobState(BaseModel):
 
     def failed(self, reason: str) -> JobState:
         return self.model_copy(update={"status": "failed", "finished_at": now(), "error": reason})
+
+    def check_owner(self, owner: str | None) -> None:
+        """``NotFound`` (as for an unknown id) unless ``owner`` may see the job: its own key, or any caller
+        when ``owner`` is None (authentication off, or a Python handle inside the cluster)."""
+        if owner is not None and self.owner != owner:
+            raise NotFound(f"no job {self.id}")
 
     def check_page_number(self, number: int) -> None:
         """``NotFound`` unless the job has a page ``number`` (1-based)."""

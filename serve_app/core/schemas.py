@@ -146,8 +146,11 @@ class HealthResponse(_Body):
 
 
 class ReadyResponse(_Body):
+    # ready | busy (a queue is full: excess requests are refused) | degraded (job store down) | not_ready
     status: str
     deployments: dict[str, str]
+    # The job store: "ok", or "down: <why>" (jobs wait for it, store_retry_s); None when not known.
+    store: str | None = None
 
 
 B = TypeVar("B", bound=BaseModel)

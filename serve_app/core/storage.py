@@ -2,7 +2,8 @@
 
 Pick a store with :func:`open_store`:
 
-- ``s3://bucket`` or ``s3://bucket/some/prefix`` -> :class:`S3Store`
+- ``s3://bucket`` or ``s3://bucket/some/prefix`` -> :class:`S3Store`; ``?endpoint_url=http://host:port``
+  names an S3-compatible endpoint for this store only (otherwise boto3's chain decides)
 - ``file:///abs/dir`` or a plain filesystem path -> :class:`LocalStore`
 - nothing -> the URL in ``SERVE_APP_STORE_URL`` if set, else :data:`DEFAULT_STORE_DIR` (a local directory)
 
@@ -17,7 +18,9 @@ Keys are "/"-separated paths relative to the store root, such as ``jobs/1234/res
 keys starting with "/", backslashes, and "", "." or ".." segments are rejected with ``ValueError`` so a key
 means the same object in every backend and can never escape a local root.
 A missing key raises :class:`~serve_app.core.errors.NotFound` from ``get``;
-``delete`` of a missing key is a no-op.
+``delete`` of a missing key is a no-op. An S3 endpoint that cannot be reached (connection refused or
+dropped, timeouts, 5xx answers, a bucket that is gone) raises
+:class:`~serve_app.core.errors.StoreUnavailable`: the caller may wait and retry.
 """
 
 from __future__ import annotations
@@ -27,11 +30,12 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from serve_app.core.errors import NotFound
+from serve_app.core.errors import NotFound, StoreUnavailable
 
 STORE_URL_ENV = "SERVE_APP_STORE_URL"
 DEFAULT_STORE_DIR = Path(tempfile.gettempdir()) / "serve_app_store"
@@ -158,13 +162,29 @@ class LocalStore:
             self._path(key).unlink()
 
 
-def default_s3_client() -> Any:
+def default_s3_client(endpoint_url: str | None = None) -> Any:
     """A boto3 S3 client from the AWS chain (env, profile, role); bounded retries and timeouts."""
     import boto3
     from botocore.config import Config
 
-    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
-    return boto3.client("s3", config=config)
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
+    return boto3.client("s3", config=config, endpoint_url=endpoint_url)
+
+
+@contextlib.contextmanager
+def _reachable(url: str) -> Iterator[None]:
+    """Connection failures, timeouts, 5xx answers and a missing bucket become ``StoreUnavailable``."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    try:
+        yield
+    except (ConnectionError, HTTPClientError) as exc:
+        raise StoreUnavailable(f"the store {url} cannot be reached: {type(exc).__name__}: {exc}") from None
+    except ClientError as exc:
+        code, status = _error_code(exc)
+        if code == "NoSuchBucket" or (status or 0) >= 500:
+            raise StoreUnavailable(f"the store {url} is not usable now: {code or status}: {exc}") from None
+        raise
 
 
 def _error_code(exc: Exception) -> tuple[str, int | None]:
@@ -177,7 +197,9 @@ def _error_code(exc: Exception) -> tuple[str, int | None]:
 class S3Store:
     """A store in an S3 bucket, optionally under a key prefix ("s3://bucket/prefix")."""
 
-    def __init__(self, bucket: str, prefix: str = "", *, client: Any | None = None) -> None:
+    def __init__(
+        self, bucket: str, prefix: str = "", *, client: Any | None = None, endpoint_url: str | None = None
+    ) -> None:
         if not bucket or "/" in bucket:
             raise ValueError(f"S3 bucket name must be non-empty and contain no '/': {bucket!r}")
         prefix = prefix.strip("/")
@@ -186,7 +208,9 @@ class S3Store:
         self.bucket = bucket
         self.prefix = prefix
         self.url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
-        self._client: Any = client if client is not None else default_s3_client()
+        if endpoint_url:
+            self.url += f"?endpoint_url={endpoint_url}"
+        self._client: Any = client if client is not None else default_s3_client(endpoint_url)
 
     def __repr__(self) -> str:
         return f"S3Store({self.url!r})"
@@ -196,13 +220,17 @@ class S3Store:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
-        self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
+        with _reachable(self.url):
+            self._client.put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type
+            )
 
     def get(self, key: str) -> bytes:
         from botocore.exceptions import ClientError
 
         try:
-            response = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+            with _reachable(self.url):
+                response = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
             code, status = _error_code(exc)
             # A missing bucket is a configuration error, not a missing result: let it propagate.
@@ -211,7 +239,8 @@ class S3Store:
             raise
         body = response["Body"]
         try:
-            return bytes(body.read())
+            with _reachable(self.url):
+                return bytes(body.read())
         finally:
             body.close()
 
@@ -219,7 +248,8 @@ class S3Store:
         from botocore.exceptions import ClientError
 
         try:
-            self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+            with _reachable(self.url):
+                self._client.head_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
             code, status = _error_code(exc)
             if code in ("NoSuchKey", "NotFound", "404") or status == 404:
@@ -232,13 +262,15 @@ class S3Store:
         root = f"{self.prefix}/" if self.prefix else ""
         paginator = self._client.get_paginator("list_objects_v2")
         keys: builtins.list[str] = []
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=root + prefix):
-            keys.extend(obj["Key"][len(root) :] for obj in page.get("Contents", []))
+        with _reachable(self.url):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=root + prefix):
+                keys.extend(obj["Key"][len(root) :] for obj in page.get("Contents", []))
         return sorted(keys)
 
     def delete(self, key: str) -> None:
         # S3 answers 204 for a missing key too.
-        self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        with _reachable(self.url):
+            self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
 
 def open_store(url: str | None = None) -> Store:
@@ -255,7 +287,14 @@ def open_store(url: str | None = None) -> Store:
     if scheme == "s3":
         if not parts.netloc:
             raise ValueError(f"S3 store URL needs a bucket, like s3://bucket/prefix: {url!r}")
-        return S3Store(parts.netloc, unquote(parts.path).strip("/"))
+        query = parse_qs(parts.query)
+        unknown = sorted(set(query) - {"endpoint_url"})
+        if unknown or len(query.get("endpoint_url", [])) > 1:
+            raise ValueError(f"S3 store URL takes one query parameter, endpoint_url: {url!r}")
+        endpoint = query.get("endpoint_url", [None])[0]
+        if endpoint is not None and urlsplit(endpoint).scheme not in ("http", "https"):
+            raise ValueError(f"endpoint_url must be an http(s) URL: {url!r}")
+        return S3Store(parts.netloc, unquote(parts.path).strip("/"), endpoint_url=endpoint)
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
             raise ValueError(f"file store URL must be local, like file:///abs/dir: {url!r}")

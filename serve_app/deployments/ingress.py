@@ -14,14 +14,13 @@ the Content-Type is checked first (415), and undecodable JSON is a 400, not a va
 # methods' annotations as objects (string annotations would turn `request: Request` into a query field).
 
 import asyncio
-import functools
 import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,7 +28,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 from ray import serve
 from ray.exceptions import RayError
-from ray.serve.exceptions import RayServeException
+from ray.serve.exceptions import BackPressureError, RayServeException
 from ray.serve.handle import DeploymentHandle
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -38,7 +37,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 import serve_app
 from serve_app.core import errors
-from serve_app.core.analysis import AnalyzeOptions, AnalyzeResult, DetectOptions
+from serve_app.core.admission import WorkLimit
+from serve_app.core.analysis import AnalyzeResult, DetectOptions, JobOptions
+from serve_app.core.auth import KeySource
 from serve_app.core.catalog import ModelsResponse
 from serve_app.core.clustering import Clustering
 from serve_app.core.jobs import JobState
@@ -71,8 +72,9 @@ from serve_app.runtime.ray_errors import UNAVAILABLE, root_cause
 from serve_app.settings import DEFAULT_NUM_CPUS, IngressConfig, parse_settings
 
 logger = logging.getLogger("ray.serve")
+T = TypeVar("T")
 
-JSON_ERRORS = (400, 413, 415, 422, 503)
+JSON_ERRORS = (400, 413, 415, 422, 503, 504)
 SENTENCE_ROUTES = ("/v1/embed", "/v1/cluster")
 PDF_ROUTES = ("/v1/detect", "/v1/jobs")
 
@@ -82,16 +84,30 @@ def as_error(exc: BaseException) -> errors.ServeAppError:
     cause = root_cause(exc)
     if isinstance(cause, errors.ServeAppError):
         return cause
+    if isinstance(cause, BackPressureError):  # a deployment's queue is full (max_queued_requests)
+        return errors.Unavailable(
+            f"the service is busy; retry shortly ({cause})", retry_after_s=cause.retry_after_s
+        )
     if isinstance(cause, UNAVAILABLE):
         return errors.Unavailable(f"the service is overloaded or starting; retry shortly ({cause})")
     logger.error("unexpected error in ingress", exc_info=exc)
     return errors.InternalError("internal error; see the service logs")
 
 
+def error_headers(error: errors.ServeAppError, headers: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``headers`` plus ``Retry-After`` when the error says when to retry (503 overload, 429)."""
+    out = dict(headers or {})
+    if error.retry_after_s is not None:
+        out["Retry-After"] = str(error.retry_after_s)
+    return out
+
+
 def error_response(exc: BaseException, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """Map any exception to the JSON error body and the status its error class carries."""
     error = as_error(exc)
-    return JSONResponse(ErrorResponse.of(error).model_dump(), status_code=error.status, headers=headers)
+    return JSONResponse(
+        ErrorResponse.of(error).model_dump(), status_code=error.status, headers=error_headers(error, headers)
+    )
 
 
 async def _on_error(_: Request, exc: Exception) -> Response:
@@ -129,7 +145,7 @@ async def _on_invalid_request(_: Request, exc: Exception) -> Response:
     problems = list(exc.errors())
     if any(p.get("loc", ("",))[0] == "path" for p in problems):
         return error_response(errors.NotFound(f"no such resource: {describe_errors(problems)}"))
-    message = describe_errors(problems, known=list(DetectOptions.model_fields))
+    message = describe_errors(problems, known=sorted({*DetectOptions.model_fields, *JobOptions.model_fields}))
     return error_response(errors.InvalidInput(f"invalid query parameters: {message}"))
 
 
@@ -159,7 +175,11 @@ def openai_error(exc: BaseException) -> JSONResponse:
     """An error of ``/v1/embeddings`` in OpenAI's shape (the same status, code and message as elsewhere)."""
     error = as_error(exc)
     param = "input" if "input" in error.message else "model" if error.code == "model_not_found" else None
-    return JSONResponse(OpenAIErrorResponse.of(error, param=param).model_dump(), status_code=error.status)
+    return JSONResponse(
+        OpenAIErrorResponse.of(error, param=param).model_dump(),
+        status_code=error.status,
+        headers=error_headers(error),
+    )
 
 
 def json_body(model: type[Any]) -> dict[str, Any]:
@@ -195,6 +215,7 @@ SSE_EVENT: dict[str, Any] = {
     "required": ["event", "data"],
 }
 MARKDOWN: dict[str, Any] = {"text/markdown": {"schema": {"type": "string"}}}
+ERROR_SCHEMA: dict[str, Any] = {"$ref": "#/components/schemas/ErrorResponse"}
 PNG: dict[str, Any] = {"image/png": {"schema": {"type": "string", "format": "binary"}}}
 
 PDF_BODY: dict[str, Any] = {
@@ -215,10 +236,14 @@ PDF_BODY: dict[str, Any] = {
 
 
 def openapi_document(
-    fastapi_app: FastAPI, config: IngressConfig, embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    fastapi_app: FastAPI,
+    config: IngressConfig,
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL,
+    *,
+    secured: bool = False,
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``fastapi_app`` with this replica's limits and model names written into
-    the bodies."""
+    the bodies; with ``secured`` (API keys configured), every /v1 route needs a bearer key."""
     doc = get_openapi(
         title=fastapi_app.title,
         version=fastapi_app.version,
@@ -251,6 +276,22 @@ def openapi_document(
     for path in PDF_ROUTES:
         content = doc["paths"][path]["post"]["requestBody"]["content"]
         content["application/pdf"]["schema"].update({"minLength": 1, "maxLength": config.max_pdf_bytes})
+    if secured:
+        doc["components"]["securitySchemes"] = {
+            "apiKey": {"type": "http", "scheme": "bearer", "description": "An API key (docs/operations.md)"}
+        }
+        for path, ops in doc["paths"].items():
+            if path.startswith("/v1/"):
+                for op in ops.values():
+                    op["security"] = [{"apiKey": []}]
+                    for status in (401, 403):
+                        op["responses"].setdefault(
+                            str(status),
+                            {
+                                "description": errors.describe_status(status),
+                                "content": {"application/json": {"schema": ERROR_SCHEMA}},
+                            },
+                        )
     return doc
 
 
@@ -286,7 +327,9 @@ def sse(event: str, data: Any, *, event_id: int | None = None) -> str:
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-async def job_event_stream(jobs: DeploymentHandle, state: JobState, seen: int | None) -> AsyncIterator[str]:
+async def job_event_stream(
+    jobs: DeploymentHandle, state: JobState, seen: int | None, owner: str | None = None
+) -> AsyncIterator[str]:
     """Events of one job: ``queued``/``running`` (the state), ``page`` (number, pages_done, pages_total) for
     each page this runner finishes, then ``succeeded``, ``failed`` or ``cancelled`` (the state) and the end.
     Event ids are pages done, so a client that reconnects (EventSource does, after ``retry`` ms) with
@@ -307,7 +350,11 @@ async def job_event_stream(jobs: DeploymentHandle, state: JobState, seen: int | 
         if remaining <= 0:
             return
         progress = await jobs.watch.remote(
-            state.id, status=status, pages_done=done, timeout_s=min(EVENT_KEEPALIVE_S, remaining)
+            state.id,
+            status=status,
+            pages_done=done,
+            timeout_s=min(EVENT_KEEPALIVE_S, remaining),
+            owner=owner,
         )
         for offset, number in enumerate(progress.pages):
             pages_done = done + offset + 1
@@ -340,7 +387,12 @@ class Ingress:
         self._jobs = job_runner
         self._embedding_model = embedding_model
         self._embedding_dimension: int | None = None  # the Embedder's, once asked
-        self._apply(IngressConfig())
+        self._keys = KeySource()  # API keys (off when none are configured)
+        defaults = IngressConfig()
+        self._sentences = WorkLimit(
+            defaults.max_sentences_in_flight, what="sentences", retry_after_s=defaults.retry_after_s
+        )
+        self._apply(defaults)
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         """Apply ``user_config``; unknown keys or bad values fail the deploy."""
@@ -348,10 +400,24 @@ class Ingress:
 
     def _apply(self, config: IngressConfig) -> None:
         self._config = config
+        self._sentences.resize(config.max_sentences_in_flight)
+        self._sentences.retry_after_s = config.retry_after_s
         app.openapi_schema = None
-        app.openapi = functools.partial(  # type: ignore[method-assign]
-            openapi_document, app, config, self._embedding_model
-        )
+        app.openapi = self._openapi  # type: ignore[method-assign]
+
+    def _openapi(self) -> dict[str, Any]:
+        return openapi_document(app, self._config, self._embedding_model, secured=self._secured())
+
+    def _secured(self) -> bool:
+        try:
+            return self._keys.current().enabled
+        except errors.Unavailable:  # the key file cannot be read: keys are required (and refused)
+            return True
+
+    def _owner(self, request: Request) -> str | None:
+        """The name of the request's API key; None when keys are off. 401/403 for a missing or bad key."""
+        key = self._keys.current().authenticate(request.headers.get("authorization"))
+        return key.name if key is not None else None
 
     @app.post(
         "/v1/embed",
@@ -361,9 +427,11 @@ class Ingress:
         openapi_extra=json_body(EmbedRequest),
     )
     async def embed(self, request: Request) -> Response:
+        self._owner(request)
         body = parse_json_body(EmbedRequest, await self._read_json(request))
         self._check(body.sentences)
-        vectors = await self._embedder.embed.remote(body.sentences)
+        with self._sentences.admit(len(body.sentences)):
+            vectors = await self._answer(self._embedder.embed.remote(body.sentences))
         return _json(
             EmbedResponse(
                 embeddings=vectors.tolist(), dimension=int(vectors.shape[1]), count=int(vectors.shape[0])
@@ -378,16 +446,20 @@ class Ingress:
         openapi_extra=json_body(ClusterRequest),
     )
     async def cluster(self, request: Request) -> Response:
+        self._owner(request)
         body = parse_json_body(ClusterRequest, await self._read_json(request))
         self._check(body.sentences)
-        # The embeddings go from Embedder to Clusterer by reference; the ingress never holds them.
-        embeddings = self._embedder.embed.remote(body.sentences)
-        result: Clustering = await self._clusterer.cluster.remote(
-            embeddings,
-            num_clusters=body.num_clusters,
-            min_cluster_size=body.min_cluster_size,
-            distance_threshold=body.distance_threshold,
-        )
+        with self._sentences.admit(len(body.sentences)):
+            # The embeddings go from Embedder to Clusterer by reference; the ingress never holds them.
+            embeddings = self._embedder.embed.remote(body.sentences)
+            result: Clustering = await self._answer(
+                self._clusterer.cluster.remote(
+                    embeddings,
+                    num_clusters=body.num_clusters,
+                    min_cluster_size=body.min_cluster_size,
+                    distance_threshold=body.distance_threshold,
+                )
+            )
         return _json(cluster_response(body.sentences, result))
 
     @app.post(
@@ -399,6 +471,7 @@ class Ingress:
     )
     async def openai_embeddings(self, request: Request) -> Response:
         try:
+            self._owner(request)
             body = parse_json_body(EmbeddingsRequest, await self._read_json(request))
             texts = body.texts()
             check_sentences(
@@ -414,9 +487,12 @@ class Ingress:
                 raise errors.InvalidInput(
                     f"dimensions must be {await self._dimension()} for {name} (vectors are not shortened)"
                 )
-            vectors, tokens = await asyncio.gather(
-                self._embedder.embed.remote(texts), self._embedder.count_tokens.remote(texts)
-            )
+            with self._sentences.admit(len(texts)):
+                vectors, tokens = await self._answer(
+                    asyncio.gather(
+                        self._embedder.embed.remote(texts), self._embedder.count_tokens.remote(texts)
+                    )
+                )
         except Exception as exc:
             return openai_error(exc)
         return _json(
@@ -439,11 +515,12 @@ class Ingress:
         openapi_extra=PDF_BODY,
     )
     async def detect(self, request: Request, options: Annotated[DetectOptions, Query()]) -> Response:
+        self._owner(request)
         pdf, _ = await self._read_pdf(request)
         if options.format == "markdown":
-            text: str = await self._jobs.detect_markdown.remote(pdf, options.analysis())
+            text: str = await self._answer(self._jobs.detect_markdown.remote(pdf, options.analysis()))
             return Response(text, media_type=MARKDOWN_TYPE)
-        result: AnalyzeResult = await self._jobs.detect.remote(pdf, options.analysis())
+        result: AnalyzeResult = await self._answer(self._jobs.detect.remote(pdf, options.analysis()))
         return _json(result)
 
     @app.post(
@@ -451,12 +528,15 @@ class Ingress:
         summary="Start analysing a PDF of any length; poll the job it returns (Location header)",
         status_code=202,
         response_model=JobState,
-        responses=error_responses(*JSON_ERRORS),
+        responses=error_responses(*JSON_ERRORS, 429),
         openapi_extra=PDF_BODY,
     )
-    async def submit_job(self, request: Request, options: Annotated[AnalyzeOptions, Query()]) -> Response:
+    async def submit_job(self, request: Request, options: Annotated[JobOptions, Query()]) -> Response:
+        owner = self._owner(request)
         pdf, filename = await self._read_pdf(request)
-        state: JobState = await self._jobs.submit.remote(pdf, options, filename)
+        state: JobState = await self._jobs.submit.remote(
+            pdf, options.analysis(), filename, owner=owner, callback_url=options.callback_url
+        )
         location = str(request.url_for("job_status", job_id=state.id))
         return _json(state, status_code=202, headers={"Location": location})
 
@@ -469,6 +549,7 @@ class Ingress:
     async def job_status(
         self,
         job_id: str,
+        request: Request,
         wait: Annotated[
             float | None,
             Query(
@@ -478,10 +559,11 @@ class Ingress:
             ),
         ] = None,
     ) -> Response:
+        owner = self._owner(request)
         if wait is None:
-            state: JobState = await self._jobs.status.remote(job_id)
+            state: JobState = await self._jobs.status.remote(job_id, owner)
         else:
-            progress = await self._jobs.watch.remote(job_id, timeout_s=wait)
+            progress = await self._jobs.watch.remote(job_id, timeout_s=wait, owner=owner)
             state = progress.state
         return _json(state)
 
@@ -491,8 +573,8 @@ class Ingress:
         response_model=JobState,
         responses=error_responses(404, 503),
     )
-    async def delete_job(self, job_id: str) -> Response:
-        state: JobState = await self._jobs.cancel.remote(job_id)
+    async def delete_job(self, job_id: str, request: Request) -> Response:
+        state: JobState = await self._jobs.cancel.remote(job_id, self._owner(request))
         return _json(state)
 
     @app.get(
@@ -505,11 +587,12 @@ class Ingress:
         },
     )
     async def job_events(self, job_id: str, request: Request) -> Response:
-        state: JobState = await self._jobs.status.remote(job_id)  # a 404 before the stream starts
+        owner = self._owner(request)
+        state: JobState = await self._jobs.status.remote(job_id, owner)  # a 404 before the stream starts
         last = request.headers.get("last-event-id", "")
         seen = int(last) if last.isdigit() else None
         return StreamingResponse(
-            job_event_stream(self._jobs, state, seen),
+            job_event_stream(self._jobs, state, seen, owner),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -520,8 +603,8 @@ class Ingress:
         response_model=AnalyzeResult,
         responses=error_responses(404, 409, 503),
     )
-    async def job_result(self, job_id: str) -> Response:
-        body: bytes = await self._jobs.result.remote(job_id)
+    async def job_result(self, job_id: str, request: Request) -> Response:
+        body: bytes = await self._jobs.result.remote(job_id, self._owner(request))
         return Response(body, media_type="application/json")
 
     @app.get(
@@ -530,8 +613,8 @@ class Ingress:
         response_class=Response,
         responses={200: {"content": MARKDOWN}, **error_responses(404, 409, 503)},
     )
-    async def job_markdown(self, job_id: str) -> Response:
-        body: bytes = await self._jobs.result_markdown.remote(job_id)
+    async def job_markdown(self, job_id: str, request: Request) -> Response:
+        body: bytes = await self._jobs.result_markdown.remote(job_id, self._owner(request))
         return Response(body, media_type=MARKDOWN_TYPE)
 
     @app.get(
@@ -543,8 +626,8 @@ class Ingress:
             **error_responses(404, 409, 503),
         },
     )
-    async def job_page(self, job_id: str, number: int) -> Response:
-        png: bytes = await self._jobs.page_png.remote(job_id, number)
+    async def job_page(self, job_id: str, number: int, request: Request) -> Response:
+        png: bytes = await self._jobs.page_png.remote(job_id, number, self._owner(request))
         return Response(png, media_type="image/png")
 
     @app.get(
@@ -553,7 +636,8 @@ class Ingress:
         response_model=ModelsResponse,
         responses=error_responses(503),
     )
-    async def list_models(self) -> Response:
+    async def list_models(self, request: Request) -> Response:
+        self._owner(request)
         models: ModelsResponse = await self._detector.models.remote()
         return _json(models)
 
@@ -566,8 +650,8 @@ class Ingress:
             **error_responses(404, 503),
         },
     )
-    async def job_page_image(self, job_id: str, number: int) -> Response:
-        png: bytes = await self._jobs.page_image.remote(job_id, number)
+    async def job_page_image(self, job_id: str, number: int, request: Request) -> Response:
+        png: bytes = await self._jobs.page_image.remote(job_id, number, self._owner(request))
         return Response(png, media_type="image/png")
 
     @app.get("/", include_in_schema=False)
@@ -590,7 +674,10 @@ class Ingress:
 
     @app.get(
         "/readyz",
-        summary="Readiness: 200 only when every deployment answers",
+        summary=(
+            "Readiness: 200 when every deployment answers or is busy shedding load (status busy); "
+            "a job store that cannot be reached is reported (status degraded, store down)"
+        ),
         response_model=ReadyResponse,
         responses={503: {"model": ReadyResponse, "description": "A deployment is not ready"}},
     )
@@ -602,19 +689,43 @@ class Ingress:
             "JobRunner": self._jobs,
         }
         results = await asyncio.gather(*(self._probe(h) for h in handles.values()))
-        states = dict(zip(handles, results, strict=True))
-        ready = all(s == "ready" for s in states.values())
-        body = ReadyResponse(status="ready" if ready else "not_ready", deployments=states)
+        states = {name: state for name, (state, _) in zip(handles, results, strict=True)}
+        ready = all(s in ("ready", "busy") for s in states.values())
+        status = "not_ready" if not ready else "busy" if "busy" in states.values() else "ready"
+        store_error = (results[-1][1] or {}).get("store_error")
+        store = (
+            None
+            if states["JobRunner"] != "ready"
+            else "ok"
+            if store_error is None
+            else f"down: {store_error}"
+        )
+        if ready and store_error is not None:
+            status = "degraded"  # embeddings and /v1/detect still work; jobs wait for the store
+        body = ReadyResponse(status=status, deployments=states, store=store)
         return _json(body, status_code=200 if ready else 503)
 
-    async def _probe(self, handle: DeploymentHandle) -> str:
+    async def _probe(self, handle: DeploymentHandle) -> tuple[str, dict[str, Any] | None]:
+        """A deployment's readiness and its ``ready()`` answer."""
         try:
-            await asyncio.wait_for(handle.ready.remote(), timeout=self._config.ready_timeout_s)
+            answer = await asyncio.wait_for(handle.ready.remote(), timeout=self._config.ready_timeout_s)
         except TimeoutError:
-            return "timeout"
+            return "timeout", None
         except Exception as exc:
-            return f"error: {type(exc).__name__}"
-        return "ready"
+            if isinstance(root_cause(exc), BackPressureError):
+                return "busy", None  # up, and its queue is full: still ready (it sheds what it cannot take)
+            return f"error: {type(exc).__name__}", None
+        return "ready", answer if isinstance(answer, dict) else None
+
+    async def _answer(self, response: Awaitable[T]) -> T:
+        """The answer of a deployment call, or a 504 after ``request_timeout_s`` (the call is cancelled)."""
+        try:
+            return await asyncio.wait_for(response, timeout=self._config.request_timeout_s)
+        except TimeoutError:
+            raise errors.Timeout(
+                f"no answer within {self._config.request_timeout_s:g} s (request_timeout_s); "
+                "retry later or send less at once"
+            ) from None
 
     async def _read_json(self, request: Request) -> bytes:
         check_json_content_type(request.headers.get("content-type"))

@@ -16,13 +16,15 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
+import httpx
 import ray
 from pydantic import TypeAdapter
 from ray import serve
@@ -31,6 +33,7 @@ from ray.serve.handle import DeploymentHandle
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from serve_app.core import job_keys as keys
+from serve_app.core.admission import WorkLimit
 from serve_app.core.analysis import (
     AnalyzeOptions,
     AnalyzeResult,
@@ -40,20 +43,31 @@ from serve_app.core.analysis import (
     region_clusters,
     region_texts,
 )
+from serve_app.core.auth import FairQueue, KeySource, Owner, check_quota
 from serve_app.core.catalog import ModelVersion
 from serve_app.core.errors import (
+    InvalidInput,
     JobCancelled,
     JobFailed,
     JobNotFinished,
     LimitExceeded,
     NotFound,
     ServeAppError,
+    StoreUnavailable,
     Unavailable,
 )
 from serve_app.core.jobs import JobState, now
 from serve_app.core.layout import Region
 from serve_app.core.pdf import PageInfo
 from serve_app.core.storage import Store, get_json, open_store, put_json
+from serve_app.core.webhooks import (
+    SECRET_ENV,
+    Delivery,
+    DeliveryFailed,
+    check_callback_url,
+    next_attempt,
+    post,
+)
 from serve_app.runtime.ray_errors import RETRYABLE, root_cause
 from serve_app.runtime.tasks import (
     PdfRef,
@@ -77,6 +91,7 @@ MAX_REGION_CHARS = 2_000
 RECENT_JOBS = 256  # finished jobs whose page order watch() still knows
 CANCEL_WAIT_S = 30.0  # DELETE of a running job answers once it stopped, or after this long
 VIEWED_PDFS = 2  # jobs whose PDF stays in the object store for page views (GET .../pages/{n}/image.png)
+STORE_PROBE_S = 1.0  # ready(): the store answers a listing this fast to count as up (< ready_timeout_s)
 
 
 @dataclass
@@ -128,12 +143,19 @@ class JobRunner:
         self._config = JobRunnerConfig()
         self._store: Store = open_store(self._config.store_url)
         self._sync_slots = asyncio.Semaphore(self._config.max_pages_in_flight)
+        # Backpressure of /v1/detect: pages of synchronous analyses admitted (rendering, detecting, waiting).
+        self._sync_admitted = WorkLimit(self._config.max_sync_pages_queued, what="pages of /v1/detect")
         self._jobs: dict[str, _Job] = {}  # queued and running here; finished ones live in the store only
-        self._pending: deque[str] = deque()
+        self._pending: FairQueue[str] = FairQueue()  # queued jobs, started fairly between API keys
+        self._keys = KeySource()  # per-key limits and webhook secrets (the Ingress authenticates)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._resumed: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None  # the retention sweep (started with the runner)
         self._sweep_now = asyncio.Event()  # a new user_config wakes it
+        # Completion webhooks not delivered yet (persisted in the store they were made in), by job id.
+        self._deliveries: dict[str, tuple[Store, Delivery]] = {}
+        self._deliverer: asyncio.Task[None] | None = None
+        self._deliver_now = asyncio.Event()
         # Pages of synchronous analyses alive now, and the most there ever were (reported by ready()).
         self._sync_pages = 0
         self._sync_pages_peak = 0
@@ -154,6 +176,7 @@ class JobRunner:
         """Apply ``user_config`` (a new store is used by jobs that start from now on)."""
         self._config = parse_settings(JobRunnerConfig, config, where="JobRunner user_config")
         self._sync_slots = asyncio.Semaphore(self._config.max_pages_in_flight)
+        self._sync_admitted.resize(self._config.max_sync_pages_queued)
         self._store = open_store(self._config.store_url)
         self._sweep_now.set()
         await self._resume_once()
@@ -164,15 +187,36 @@ class JobRunner:
         await self._resume_once()
 
     async def ready(self) -> dict[str, Any]:
-        await self._resume_once()
+        store_error = await self._store_error()
+        if store_error is None:
+            await self._resume_once()
         return {
             "store": self._store.url,
+            "store_error": store_error,
             "running": len(self._running),
             "queued": len(self._pending),
             "max_pages_in_flight": self._config.max_pages_in_flight,
             "sync_pages_in_flight_peak": self._sync_pages_peak,
+            "sync_pages_admitted": self._sync_admitted.in_flight,
+            "max_sync_pages_queued": self._config.max_sync_pages_queued,
+            "max_queued_jobs": self._config.max_queued_jobs,
+            "page_render_timeout_s": self._config.page_render_timeout_s,
+            "webhook_allowed_networks": self._config.webhook_allowed_networks,
+            "store_retry_s": self._config.store_retry_s,
+            "webhooks_pending": len(self._deliveries),
+            "sync_refused": self._sync_admitted.refused,
             "watchers": self._watchers,
         }
+
+    async def _store_error(self) -> str | None:
+        """Why the store cannot be used now (None: it answered a listing within a few seconds)."""
+        try:
+            await asyncio.wait_for(self._io(self._store.list, keys.ACTIVE_PREFIX), STORE_PROBE_S)
+        except TimeoutError:
+            return f"no answer within {STORE_PROBE_S:g} s"
+        except StoreUnavailable as exc:
+            return exc.message
+        return None
 
     # ---- synchronous analysis ---------------------------------------------------------------------
 
@@ -202,44 +246,87 @@ class JobRunner:
             if hint and "pages" in exc.message:
                 raise LimitExceeded(f"{exc.message}; submit long documents to /v1/jobs") from None
             raise
-        # Synchronous analyses share one bound, so many concurrent uploads cannot fill the object store.
-        results = await self._run_pages(
-            pdf_ref, pages, options, version, on_page=None, in_flight=self._sync_slots
-        )
+        # Synchronous analyses share one bound, so many concurrent uploads cannot fill the object store;
+        # over HTTP (``hint``), what cannot start soon is refused at once (503 + Retry-After).
+        admitted = self._sync_admitted.admit(len(pages)) if hint else contextlib.nullcontext()
+        with admitted:
+            results = await self._run_pages(
+                pdf_ref, pages, options, version, on_page=None, in_flight=self._sync_slots
+            )
         return await self._assemble(results, options, version), pdf_ref
 
     # ---- jobs ---------------------------------------------------------------------------------------
 
-    async def submit(self, pdf: bytes, options: AnalyzeOptions, filename: str | None = None) -> JobState:
+    async def submit(
+        self,
+        pdf: bytes,
+        options: AnalyzeOptions,
+        filename: str | None = None,
+        *,
+        owner: str | None = None,
+        callback_url: str | None = None,
+    ) -> JobState:
         """Validate the PDF, persist it with its page list and a queued state, and start the job when a
-        slot is free."""
+        slot is free. ``owner``: the API key's name (its quotas apply, and only it sees the job)."""
         await self._resume_once()
+        if len(self._pending) >= self._config.max_queued_jobs:
+            raise Unavailable(
+                f"{len(self._pending)} jobs are already waiting to start (max_queued_jobs); retry later",
+                retry_after_s=30,
+            )
+        if callback_url is not None:
+            callback_url = await self._check_callback(callback_url, owner)
         # The job keeps the model version current now, whatever is deployed while it runs.
         version = await self._resolve(options.model)
         pdf_ref = ray.put(pdf)
         pages = await self._inspect(pdf_ref, options, max_pages=self._config.max_job_pages)
-        state = JobState.new(len(pages), options, filename=filename, model=version)
+        self._check_quota(owner, len(pages))
+        state = JobState.new(
+            len(pages), options, filename=filename, model=version, owner=owner, callback_url=callback_url
+        )
         store = self._store
         await self._io(store.put, keys.input_key(state.id), pdf, content_type="application/pdf")
         await self._io(store.put, keys.pages_key(state.id), PAGE_LIST.dump_json(pages))
         await self._save(store, state)
         await self._io(store.put, keys.active_key(state.id), b"")
+        self._check_quota(owner, len(pages))  # again: other submits of this key may have landed meanwhile
         self._jobs[state.id] = _Job(state=state, pdf=pdf_ref, pages=pages)
-        self._pending.append(state.id)
+        self._pending.push(owner, state.id)
         self._launch()
         logger.info("job %s queued: %d pages, %s", state.id, len(pages), options.model_dump())
         return state
 
-    async def status(self, job_id: str) -> JobState:
-        job = self._jobs.get(job_id)
-        return job.state if job is not None else await self._load(self._store, job_id)
+    def _check_quota(self, owner: Owner, pages: int) -> None:
+        """429 when ``owner`` has as many jobs or pages queued and running as its key may."""
+        key = self._keys.current().get(owner) if owner is not None else None
+        held = [j.state for j in self._jobs.values() if j.state.owner == owner and not j.state.finished]
+        config = self._config
+        check_quota(
+            owner_jobs=len(held),
+            owner_pages=sum(s.pages_total - s.pages_done for s in held),
+            new_pages=pages,
+            max_jobs=key.max_jobs
+            if key is not None and key.max_jobs is not None
+            else config.max_jobs_per_key,
+            max_pages=(
+                key.max_pages if key is not None and key.max_pages is not None else config.max_pages_per_key
+            ),
+        )
 
-    async def cancel(self, job_id: str) -> JobState:
+    async def status(self, job_id: str, owner: str | None = None) -> JobState:
+        """The job's state; ``owner`` (an API key's name) sees only its own jobs (others are a 404)."""
+        job = self._jobs.get(job_id) or self._recent.get(job_id)
+        state = job.state if job is not None else await self._load(self._store, job_id)
+        state.check_owner(owner)
+        return state
+
+    async def cancel(self, job_id: str, owner: str | None = None) -> JobState:
         """``DELETE /v1/jobs/{id}``. A queued or running job is cancelled: no page starts any more, pages in
         flight stop (their Detector calls are cancelled), the writes already started land, then the state
         becomes ``cancelled`` and nothing more is written; the answer comes after all that. A finished job is
         deleted with all its files (then it is a 404)."""
         await self._resume_once()
+        await self.status(job_id, owner)  # 404 for an unknown job or another key's
         job = self._jobs.get(job_id)
         if job is not None and job.state.finished:  # finishing right now: let its last writes land
             finishing = self._running.get(job_id)
@@ -256,10 +343,10 @@ class JobRunner:
         job.cancelling = True
         task = self._running.get(job_id)
         if task is None:  # queued: it never starts
-            with contextlib.suppress(ValueError):
-                self._pending.remove(job_id)
+            self._pending.remove(job_id)
             job.update(job.state.cancelled())
             await self._save(self._store, job.state)
+            await self._announce(self._store, job.state)
             await self._io(self._store.delete, keys.active_key(job_id))
             self._retire(job_id, job)
         else:
@@ -289,7 +376,7 @@ class JobRunner:
         true either way)."""
         if job.cancelling:
             raise asyncio.CancelledError
-        future = asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args, **kwargs))
+        future = asyncio.ensure_future(self._durable(fn, *args, **kwargs))
         job.writes.add(future)
         future.add_done_callback(job.writes.discard)
         if then is not None:
@@ -356,11 +443,12 @@ class JobRunner:
         status: str | None = None,
         pages_done: int | None = None,
         timeout_s: float = 30.0,
+        owner: str | None = None,
     ) -> JobProgress:
         """The job's state once it differs from ``status``/``pages_done`` (what the caller saw; None: the
         state now), it finished, or ``timeout_s`` passed; with the numbers of the pages this runner finished
         after ``pages_done``. Long-polls and event streams wait here without polling the store."""
-        state = await self.status(job_id)
+        state = await self.status(job_id, owner)
         seen = (status or state.status, state.pages_done if pages_done is None else pages_done)
         deadline = time.monotonic() + max(0.0, timeout_s)
         self._watchers += 1
@@ -381,14 +469,14 @@ class JobRunner:
             pages = job.finished[seen[1] - job.base :]
         return JobProgress(state=state, pages=pages)
 
-    async def result(self, job_id: str) -> bytes:
+    async def result(self, job_id: str, owner: str | None = None) -> bytes:
         """The result JSON of a succeeded job, as stored."""
-        await self._check_succeeded(job_id)
+        await self._check_succeeded(job_id, owner)
         return await self._io(self._store.get, keys.result_key(job_id))
 
-    async def _check_succeeded(self, job_id: str) -> None:
+    async def _check_succeeded(self, job_id: str, owner: str | None) -> None:
         """Raise the error that says why the job has no result, unless it succeeded."""
-        state = await self.status(job_id)
+        state = await self.status(job_id, owner)
         if state.status == "failed":
             raise JobFailed(f"job {job_id} failed: {state.error}")
         if state.status == "cancelled":
@@ -399,10 +487,10 @@ class JobRunner:
                 "poll GET /v1/jobs/{id} until it succeeds"
             )
 
-    async def result_markdown(self, job_id: str) -> bytes:
+    async def result_markdown(self, job_id: str, owner: str | None = None) -> bytes:
         """The result of a succeeded job as Markdown, made from the stored result and PDF the first time it
         is asked for, then stored beside the result."""
-        await self._check_succeeded(job_id)
+        await self._check_succeeded(job_id, owner)
         store = self._store
         try:
             return await self._io(store.get, keys.markdown_key(job_id))
@@ -415,17 +503,18 @@ class JobRunner:
         )
         return text
 
-    async def page_image(self, job_id: str, number: int) -> bytes:
+    async def page_image(self, job_id: str, number: int, owner: str | None = None) -> bytes:
         """Page ``number`` (1-based) of the job's PDF as a PNG at the job's dpi, nothing drawn (the web page
         draws the regions over it)."""
-        state = await self.status(job_id)
+        state = await self.status(job_id, owner)
         state.check_page_number(number)
-        png: bytes = await page_png_task.options(num_cpus=self._config.render_num_cpus).remote(
+        ref = page_png_task.options(num_cpus=self._config.render_num_cpus).remote(
             PdfRef(await self._job_pdf(job_id)),
             number - 1,
             dpi=state.options.dpi,
             nice_increment=self._config.render_nice_increment,
         )
+        png: bytes = await self._rendered(ref, number)
         return png
 
     async def _job_pdf(self, job_id: str) -> ray.ObjectRef[bytes]:
@@ -449,9 +538,9 @@ class JobRunner:
         )
         return text
 
-    async def page_png(self, job_id: str, number: int) -> bytes:
+    async def page_png(self, job_id: str, number: int, owner: str | None = None) -> bytes:
         """Page ``number`` (1-based) with its regions drawn, once that page is done."""
-        state = await self.status(job_id)
+        state = await self.status(job_id, owner)
         state.check_page_number(number)
         try:
             return await self._io(self._store.get, keys.page_key(job_id, number, "png"))
@@ -465,6 +554,8 @@ class JobRunner:
         """Queue the unfinished jobs found in the store, once per runner (they were another runner's)."""
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="retention-sweep")
+        if self._deliverer is None:
+            self._deliverer = asyncio.get_running_loop().create_task(self._deliver_forever(), name="webhooks")
         if self._resumed is None:
             self._resumed = asyncio.get_running_loop().create_task(self._resume_unfinished())
         try:
@@ -475,6 +566,15 @@ class JobRunner:
 
     async def _resume_unfinished(self) -> None:
         store = self._store
+        for key in await self._io(store.list, keys.WEBHOOKS_PREFIX):  # pending webhooks of an earlier runner
+            try:
+                delivery = Delivery.model_validate(await self._io(get_json, store, key))
+            except (NotFound, ValueError) as exc:
+                logger.error("webhook %s cannot be read (%s); it is dropped", key, exc)
+                await self._io(store.delete, key)
+                continue
+            self._deliveries.setdefault(delivery.job_id, (store, delivery))
+        self._deliver_now.set()
         states = []
         for key in await self._io(store.list, keys.ACTIVE_PREFIX):
             job_id = key.removeprefix(keys.ACTIVE_PREFIX)
@@ -490,7 +590,7 @@ class JobRunner:
                 continue
             logger.info("resuming job %s (attempt %d)", state.id, state.attempts + 1)
             self._jobs[state.id] = _Job(state=state)
-            self._pending.append(state.id)
+            self._pending.push(state.owner, state.id)
         self._launch()
 
     async def _quarantine(self, store: Store, job_id: str, exc: BaseException) -> None:
@@ -503,7 +603,11 @@ class JobRunner:
 
     def _launch(self) -> None:
         while self._pending and len(self._running) < self._config.max_running_jobs:
-            job_id = self._pending.popleft()
+            running: Counter[Owner] = Counter(self._jobs[j].state.owner for j in self._running)
+            chosen = self._pending.pop(running, max_running_per_owner=self._config.max_running_jobs_per_key)
+            if chosen is None:  # every key with queued jobs runs as many as it may
+                break
+            job_id = chosen[1]
             task = asyncio.get_running_loop().create_task(self._run_job(job_id), name=f"job-{job_id}")
             self._running[job_id] = task
             task.add_done_callback(functools.partial(self._finished, job_id))
@@ -527,7 +631,7 @@ class JobRunner:
                 results = [job.results.get(p.number) or done[p.number] for p in pages]
                 assert job.state.model is not None
                 result = await self._assemble(results, job.state.options, job.state.model)
-                await self._io(put_json, store, keys.result_key(job_id), result.model_dump())
+                await self._durable(put_json, store, keys.result_key(job_id), result.model_dump())
                 job.update(job.state.succeeded())
             except asyncio.CancelledError:
                 if not job.cancelling:
@@ -540,8 +644,14 @@ class JobRunner:
                 job.update(job.state.cancelled())
             except Exception as exc:
                 job.update(job.state.failed(_reason(exc, job_id)))
-            await self._save(store, job.state)
-            await self._io(store.delete, keys.active_key(job_id))
+            try:
+                await self._save(store, job.state)
+                await self._announce(store, job.state)
+                await self._durable(store.delete, keys.active_key(job_id))
+            except StoreUnavailable as exc:  # this runner answers the end from memory; a new one resumes it
+                logger.error(
+                    "job %s ended (%s) but the store took no record of it: %s", job_id, job.state.status, exc
+                )
         finally:
             self._retire(job_id, job)
         self._job_outcomes.inc(tags={"status": job.state.status})
@@ -556,14 +666,14 @@ class JobRunner:
         if job.pdf is not None and job.pages is not None:
             return job.pdf, job.pages, {}
         job_id = job.state.id
-        pdf_ref = ray.put(await self._io(store.get, keys.input_key(job_id)))
+        pdf_ref = ray.put(await self._durable(store.get, keys.input_key(job_id)))
         try:
-            pages = PAGE_LIST.validate_json(await self._io(store.get, keys.pages_key(job_id)))
+            pages = PAGE_LIST.validate_json(await self._durable(store.get, keys.pages_key(job_id)))
         except NotFound:  # a job submitted before the page list was stored
             pages = await self._inspect(pdf_ref, job.state.options, max_pages=self._config.max_job_pages)
         done = {}
-        for number in sorted(keys.done_pages(await self._io(store.list, keys.pages_prefix(job_id)))):
-            data = await self._io(get_json, store, keys.page_key(job_id, number, "json"))
+        for number in sorted(keys.done_pages(await self._durable(store.list, keys.pages_prefix(job_id)))):
+            data = await self._durable(get_json, store, keys.page_key(job_id, number, "json"))
             done[number] = PageResult.model_validate(data)
         return pdf_ref, pages, done
 
@@ -628,9 +738,11 @@ class JobRunner:
                 image_ref, words_ref = render.remote(
                     pdf, info.number - 1, dpi=options.dpi, nice_increment=self._config.render_nice_increment
                 )
+                # The words come with the pixels (one task): once they are here, the page is rendered.
+                words = await self._rendered(words_ref, info.number)
                 page = PageImage(image=image_ref, points_per_pixel=72.0 / options.dpi)
                 regions = await self._detect(page, version, options)
-                result = page_result(info, regions, await words_ref)
+                result = page_result(info, regions, words)
                 if on_page is not None:
                     await on_page(result, regions, image_ref)
                 self._page_seconds.observe(time.perf_counter() - began)
@@ -643,6 +755,112 @@ class JobRunner:
         except ExceptionGroup as group_error:
             raise root_cause(group_error) from None
         return [t.result() for t in tasks]
+
+    # ---- completion webhooks --------------------------------------------------------------------
+
+    def _webhook_secret(self, owner: str | None) -> str | None:
+        """The signing secret of ``owner``'s webhooks: its key's ``webhook_secret``; with keys off, the
+        ``SERVE_APP_WEBHOOK_SECRET`` environment variable."""
+        if owner is None:
+            return os.environ.get(SECRET_ENV) or None
+        key = self._keys.current().get(owner)
+        return key.webhook_secret if key is not None else None
+
+    async def _check_callback(self, url: str, owner: str | None) -> str:
+        """The callback URL, checked (scheme, host, no private or loopback address unless allowed); 422 if
+        not, or if there is no secret to sign its POSTs with."""
+        if self._webhook_secret(owner) is None:
+            where = "the API key's webhook_secret" if owner is not None else f"{SECRET_ENV} (keys are off)"
+            raise InvalidInput(f"callback_url needs a signing secret, and none is configured: set {where}")
+        config = self._config
+        return await asyncio.to_thread(
+            check_callback_url,
+            url,
+            allowed_hosts=config.webhook_allowed_hosts,
+            allowed_networks=config.webhook_allowed_networks,
+        )
+
+    async def _announce(self, store: Store, state: JobState) -> None:
+        """Persist the completion webhook of a job that ended, then hand it to the deliverer."""
+        if state.callback_url is None:
+            return
+        moment = now()
+        delivery = Delivery(
+            job_id=state.id,
+            url=state.callback_url,
+            owner=state.owner,
+            body=state.model_dump_json(),
+            created_at=moment,
+            next_attempt_at=moment,
+        )
+        await self._durable(put_json, store, keys.webhook_key(state.id), delivery.model_dump(mode="json"))
+        self._deliveries[state.id] = (store, delivery)
+        self._deliver_now.set()
+
+    async def _deliver_forever(self) -> None:
+        """POST every due webhook; sleep until the next is due or a new one comes."""
+        async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as client:
+            while True:
+                moment = now()
+                due = [(s, d) for s, d in self._deliveries.values() if d.next_attempt_at <= moment]
+                await asyncio.gather(*(self._deliver(client, s, d) for s, d in due))
+                upcoming = [d.next_attempt_at for _, d in self._deliveries.values()]
+                wait_s = max(0.05, (min(upcoming) - now()).total_seconds()) if upcoming else 60.0
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._deliver_now.wait(), wait_s)
+                self._deliver_now.clear()
+
+    async def _deliver(self, client: httpx.AsyncClient, store: Store, delivery: Delivery) -> None:
+        """One attempt: delivered (or given up) -> forgotten; failed -> the next attempt, persisted."""
+        config = self._config
+        job_id = delivery.job_id
+        try:
+            try:
+                secret = self._webhook_secret(delivery.owner)
+                if secret is None:
+                    raise DeliveryFailed("no signing secret is configured for its key any more")
+                # Checked again at each attempt: the host's address may have changed since submit.
+                await self._check_callback(delivery.url, delivery.owner)
+                await post(
+                    client, delivery, secret=secret, now=time.time(), timeout_s=config.webhook_timeout_s
+                )
+            except (DeliveryFailed, InvalidInput) as exc:
+                error = exc.message if isinstance(exc, InvalidInput) else str(exc)
+                later = next_attempt(delivery, error=error, now=now(), give_up_after_s=config.webhook_retry_s)
+                if later is not None:
+                    logger.warning(
+                        "webhook of job %s: attempt %d failed (%s); next at %s",
+                        job_id,
+                        later.attempts,
+                        error,
+                        later.next_attempt_at.isoformat(timespec="seconds"),
+                    )
+                    await self._io(put_json, store, keys.webhook_key(job_id), later.model_dump(mode="json"))
+                    self._deliveries[job_id] = (store, later)
+                    return
+                logger.error(
+                    "webhook of job %s given up after %d attempts: %s", job_id, delivery.attempts + 1, error
+                )
+            else:
+                logger.info("webhook of job %s delivered (attempt %d)", job_id, delivery.attempts + 1)
+            await self._io(store.delete, keys.webhook_key(job_id))
+            self._deliveries.pop(job_id, None)
+        except Exception:  # the store failed: the delivery stays as it was and is tried again
+            logger.exception("webhook of job %s: its record could not be updated", job_id)
+
+    async def _rendered(self, ref: ray.ObjectRef[T], number: int) -> T:
+        """The value of a render task's ``ref``, or ``LimitExceeded`` after ``page_render_timeout_s``: the
+        task is then stopped with its worker process (a page of millions of vector operations renders in
+        C for minutes and cannot be interrupted otherwise)."""
+        limit = self._config.page_render_timeout_s
+        try:
+            return await asyncio.wait_for(ref, timeout=limit)
+        except TimeoutError:
+            ray.cancel(ref, force=True)
+            raise LimitExceeded(
+                f"page {number} took longer than {limit:g} s to render (page_render_timeout_s): "
+                "it is too complex to analyse"
+            ) from None
 
     @contextlib.asynccontextmanager
     async def _counted(self, sync: bool) -> AsyncIterator[None]:
@@ -704,16 +922,41 @@ class JobRunner:
     async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
+    async def _durable(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``_io`` for a running job's reads and writes: while the store cannot be reached, wait and retry
+        (backoff up to 10 s) for ``store_retry_s``, then fail with the reason."""
+        limit = self._config.store_retry_s
+        began = time.monotonic()
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(StoreUnavailable),
+                stop=stop_after_delay(limit),
+                wait=wait_exponential(multiplier=0.5, max=10.0),
+                reraise=True,
+            ):
+                with attempt:
+                    if attempt.retry_state.attempt_number in (2, 10, 50):
+                        logger.warning(
+                            "the store cannot be reached; a job waits (attempt %d, %.0f s of %g s)",
+                            attempt.retry_state.attempt_number,
+                            time.monotonic() - began,
+                            limit,
+                        )
+                    return await self._io(fn, *args, **kwargs)
+        except StoreUnavailable as exc:
+            raise StoreUnavailable(f"{exc.message} (waited {limit:g} s, store_retry_s)") from None
+        raise AssertionError("unreachable")  # AsyncRetrying either returns or raises
+
     async def _load(self, store: Store, job_id: str) -> JobState:
         key = keys.state_key(job_id)  # raises NotFound for anything that is not a job id
         try:
             data = await self._io(get_json, store, key)
         except NotFound:
-            raise NotFound(f"no job {job_id} in {store.url}") from None
+            raise NotFound(f"no job {job_id}") from None
         return JobState.model_validate(data)
 
     async def _save(self, store: Store, state: JobState) -> None:
-        await self._io(put_json, store, keys.state_key(state.id), state.model_dump(mode="json"))
+        await self._durable(put_json, store, keys.state_key(state.id), state.model_dump(mode="json"))
 
 
 def _reason(exc: BaseException, job_id: str) -> str:

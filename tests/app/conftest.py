@@ -19,6 +19,8 @@ import ray
 from ray import serve
 from ray.serve.schema import ServeDeploySchema
 
+from serve_app.core.auth import KEYS_FILE_ENV
+from serve_app.core.webhooks import SECRET_ENV as WEBHOOK_SECRET_ENV
 from serve_app.models.source import MODEL_CACHE_ENV
 from tests.app.helpers import set_user_config, wait_for_ready_field
 from tests.d2_models import random_model, train_tiny, upload
@@ -28,6 +30,7 @@ from tools.launch import DEFAULT_CONFIG, deploy, free_port, load_config
 BUCKET = "serve-app-test"
 PREFIX = "app-tier"
 MODELS_BUCKET = "models"
+WEBHOOK_SECRET = "whsec-app-tier-0123456789"  # signs completion webhooks (keys are off in most tests)
 
 
 @pytest.fixture(scope="session")
@@ -76,10 +79,23 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def serve_config(s3_endpoint: str, user_models: dict[str, str], model_cache: Path) -> ServeDeploySchema:
+def api_keys_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The API key table the service reads (SERVE_APP_API_KEYS_FILE): ``{}`` (keys off) except while a test
+    of keys writes its own (tests/app/test_api_keys_http.py)."""
+    path = tmp_path_factory.mktemp("secrets") / "api-keys.json"
+    path.write_text("{}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def serve_config(
+    s3_endpoint: str, user_models: dict[str, str], model_cache: Path, api_keys_file: Path
+) -> ServeDeploySchema:
     env = s3_env(s3_endpoint) | {
         "SERVE_APP_STORE_URL": f"s3://{BUCKET}/{PREFIX}",
         MODEL_CACHE_ENV: str(model_cache),
+        KEYS_FILE_ENV: str(api_keys_file),
+        WEBHOOK_SECRET_ENV: WEBHOOK_SECRET,
     }
     models = {"models": {"layout": "shipped", **user_models}, "default_model": "layout"}
     return load_config(DEFAULT_CONFIG, port=free_port(), env_vars=env, user_configs={"Detector": models})

@@ -29,6 +29,7 @@ def test_readyz_reports_every_deployment(http: httpx.Client) -> None:
     assert response.json() == {
         "status": "ready",
         "deployments": {"Embedder": "ready", "Clusterer": "ready", "Detector": "ready", "JobRunner": "ready"},
+        "store": "ok",
     }
 
 

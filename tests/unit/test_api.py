@@ -70,8 +70,9 @@ def test_openapi_declares_the_limits_this_replica_enforces() -> None:
         assert (pdf["minLength"], pdf["maxLength"]) == (1, 4096)
         assert "multipart/form-data" in op["requestBody"]["content"]
         query = {p["name"]: p["schema"] for p in op["parameters"] if p["in"] == "query"}
-        format_ = {"format"} if path == "/v1/detect" else set()  # the answer's format: /v1/detect only
-        assert set(query) == {"dpi", "score_threshold", "cluster", "model", "masks"} | format_
+        # The answer's format: /v1/detect only; the completion webhook: /v1/jobs only.
+        own = {"format"} if path == "/v1/detect" else {"callback_url"}
+        assert set(query) == {"dpi", "score_threshold", "cluster", "model", "masks"} | own
         assert (query["dpi"]["minimum"], query["dpi"]["maximum"]) == (36, 300)
         assert query["cluster"]["type"] == "boolean"
 

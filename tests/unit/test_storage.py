@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from serve_app.core import storage
-from serve_app.core.errors import NotFound
+from serve_app.core.errors import NotFound, StoreUnavailable
 from serve_app.core.storage import (
     DEFAULT_STORE_DIR,
     STORE_URL_ENV,
@@ -216,9 +215,43 @@ def test_s3_content_type_and_prefix_layout(s3_endpoint: str, client: Any) -> Non
 
 
 def test_s3_missing_bucket_is_not_a_missing_key(s3_endpoint: str, client: Any) -> None:
+    # A bucket that is gone makes the store unusable (503 store_unavailable; a running job waits for it).
     store = S3Store(f"absent-{uuid.uuid4().hex[:12]}", client=client)
-    with pytest.raises(ClientError, match="NoSuchBucket"):
-        store.get("k")
+    for call in (lambda: store.get("k"), lambda: store.put("k", b"x"), lambda: store.list("")):
+        with pytest.raises(StoreUnavailable, match="NoSuchBucket"):
+            call()
+
+
+def test_an_s3_endpoint_that_does_not_answer_is_store_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools.launch import free_port
+
+    for name, value in s3_env("http://127.0.0.1:1").items():  # dummy credentials
+        monkeypatch.setenv(name, value)
+    url = f"s3://bucket/jobs?endpoint_url=http://127.0.0.1:{free_port()}"  # nothing listens there
+    store = open_store(url)
+    assert isinstance(store, S3Store) and store.url == url
+    for call in (lambda: store.get("k"), lambda: store.put("k", b"x"), lambda: store.exists("k")):
+        with pytest.raises(StoreUnavailable, match="cannot be reached: EndpointConnectionError") as caught:
+            call()
+        assert caught.value.status == 503 and caught.value.retry_after_s == 5
+
+
+def test_the_store_url_may_name_its_endpoint(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in s3_env(s3_endpoint).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")  # the chain's endpoint is not used
+    bucket = f"named-{uuid.uuid4().hex[:12]}"
+    s3_client(s3_endpoint).create_bucket(Bucket=bucket)
+    store = open_store(f"s3://{bucket}/p?endpoint_url={s3_endpoint}")
+    store.put("a/b.json", b"{}")
+    assert store.list("a/") == ["a/b.json"]
+    for bad in (
+        "s3://b/p?region=x",
+        f"s3://b?endpoint_url=ftp://h&endpoint_url={s3_endpoint}",
+        "s3://b?endpoint_url=h",
+    ):
+        with pytest.raises(ValueError, match="endpoint_url"):
+            open_store(bad)
 
 
 def test_open_store_s3_from_environment_only(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,61 @@
+"""Admission by amount of work: excess load is refused at once (503 + Retry-After), not queued for minutes.
+
+Serve's ``max_queued_requests`` bounds the queue in front of a deployment in *requests*; a request here
+may carry 1 sentence or 10,000, one page or twenty. ``WorkLimit`` bounds what a caller has sent and not
+yet had answered in *units of work* (sentences, pages): a request is admitted while the units in flight
+plus its own fit the limit, and always when nothing is in flight (so one request larger than the limit
+still runs on an idle service, alone). Pure logic, one instance per caller (an ingress replica, a runner).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from serve_app.core.errors import Unavailable
+
+
+class WorkLimit:
+    """At most ``limit`` units in flight (see the module docstring); ``what`` names the unit in messages."""
+
+    def __init__(self, limit: int, *, what: str, retry_after_s: float = 1.0) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self.limit = limit
+        self.what = what
+        self.retry_after_s = retry_after_s
+        self.in_flight = 0
+        self.peak = 0
+        self.refused = 0
+
+    def try_acquire(self, units: int) -> bool:
+        """Take ``units`` if they fit (or nothing is in flight); False, and nothing taken, if not."""
+        if self.in_flight and self.in_flight + units > self.limit:
+            self.refused += 1
+            return False
+        self.in_flight += units
+        self.peak = max(self.peak, self.in_flight)
+        return True
+
+    def release(self, units: int) -> None:
+        self.in_flight = max(0, self.in_flight - units)
+
+    @contextmanager
+    def admit(self, units: int) -> Iterator[None]:
+        """Hold ``units`` for the block, or raise ``Unavailable`` (503, Retry-After) at once."""
+        if not self.try_acquire(units):
+            raise Unavailable(
+                f"the service is busy ({self.in_flight} {self.what} in progress, limit {self.limit}); "
+                "retry shortly",
+                retry_after_s=self.retry_after_s,
+            )
+        try:
+            yield
+        finally:
+            self.release(units)
+
+    def resize(self, limit: int) -> None:
+        """A new limit (a new ``user_config``); work in flight is kept and counts against it."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self.limit = limit

@@ -1,0 +1,64 @@
+"""WorkLimit: admission by units of work, refused at once with a retry hint when full."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from serve_app.core.admission import WorkLimit
+from serve_app.core.errors import Unavailable
+
+
+def test_admits_while_the_work_fits_and_refuses_past_it() -> None:
+    limit = WorkLimit(100, what="sentences")
+    assert limit.try_acquire(60)
+    assert limit.try_acquire(40)
+    assert not limit.try_acquire(1)
+    assert (limit.in_flight, limit.refused, limit.peak) == (100, 1, 100)
+    limit.release(40)
+    assert limit.try_acquire(30)
+    assert limit.in_flight == 90
+
+
+def test_one_request_larger_than_the_limit_runs_alone() -> None:
+    limit = WorkLimit(10, what="pages")
+    assert limit.try_acquire(500)  # nothing in flight: admitted
+    assert not limit.try_acquire(1)
+    limit.release(500)
+    assert limit.in_flight == 0
+    assert limit.try_acquire(1)
+
+
+def test_admit_raises_unavailable_with_retry_after_and_releases() -> None:
+    limit = WorkLimit(4, what="pages of /v1/detect", retry_after_s=2.4)
+    with limit.admit(3):
+        assert limit.in_flight == 3
+        with pytest.raises(Unavailable) as caught, limit.admit(2):
+            pass
+        assert "3 pages of /v1/detect in progress, limit 4" in caught.value.message
+        assert caught.value.retry_after_s == 2
+        assert caught.value.status == 503
+    assert limit.in_flight == 0
+    with pytest.raises(RuntimeError), limit.admit(4):  # released when the block fails too
+        raise RuntimeError("boom")
+    assert limit.in_flight == 0
+
+
+def test_resize_keeps_work_in_flight() -> None:
+    limit = WorkLimit(8, what="sentences")
+    assert limit.try_acquire(8)
+    limit.resize(4)
+    assert limit.in_flight == 8 and not limit.try_acquire(1)
+    limit.release(8)
+    assert limit.try_acquire(4) and not limit.try_acquire(1)
+    with pytest.raises(ValueError):
+        limit.resize(0)
+    with pytest.raises(ValueError):
+        WorkLimit(0, what="x")
+
+
+def test_the_retry_hint_crosses_processes() -> None:
+    error = pickle.loads(pickle.dumps(Unavailable("busy", retry_after_s=7)))
+    assert (error.message, error.retry_after_s) == ("busy", 7)
+    assert pickle.loads(pickle.dumps(Unavailable("busy"))).retry_after_s == 1  # the class default
