@@ -280,10 +280,30 @@ def status(url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
                     name = m["name"] + (" (default)" if m["default"] else "")
                     listed.add_row(name, ", ".join(m["labels"]), m["architecture"], m["digest"][:12])
                 out.print(listed)
-        if body["status"] != "ready":
+        if body["status"] not in ("ready", "busy", "degraded"):  # busy: shedding load; degraded: store down
             raise ServiceError("the service is not ready", EXIT_SERVICE)
 
     run(command)
+
+
+@app.command("new-key")
+def new_key_command(
+    name: Annotated[str, typer.Argument(help="The key's name (who uses it); it owns the jobs it submits.")],
+) -> None:
+    """Make an API key: prints the key (give it to its user; it is not stored anywhere) and the entry for the
+    key table (SERVE_APP_API_KEYS / the api-keys.json Secret), which holds only its SHA-256."""
+    from serve_app.core.auth import ApiKey, new_key
+
+    key, digest = new_key()
+    try:
+        ApiKey(name=name, sha256=digest)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] invalid name {name!r}: {exc}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    err.print(f"API key for {name} (shown once):")
+    typer.echo(key)
+    err.print("Its entry in api-keys.json (add webhook_secret, max_jobs, max_pages as needed):")
+    typer.echo(json.dumps({name: {"sha256": digest}}))
 
 
 def main() -> None:

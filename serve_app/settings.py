@@ -146,10 +146,10 @@ class IngressConfig(_Strict):
     max_pdf_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, le=4 * 1024**3)
     # Backpressure: sentences this replica has sent to the Embedder (/v1/embed, /v1/cluster, /v1/embeddings)
     # and not yet had answered. A request that does not fit is answered 503 + Retry-After at once (one
-    # larger than this runs when nothing else does). About 1.5 s of one Embedder replica's work on a 2-core
-    # machine, so accepted requests stay fast under any load (docs/operations.md, "Under overload"); raise
-    # it with the Embedder's replicas and cores.
-    max_sentences_in_flight: int = Field(default=512, ge=1, le=1_000_000)
+    # larger than this runs when nothing else does). About 1.3 s of one Embedder replica's work on a 2-core
+    # machine (about 200 sentences/s under load), so accepted requests stay fast under any load
+    # (docs/operations.md, "Under overload"); raise it with the Embedder's replicas and cores.
+    max_sentences_in_flight: int = Field(default=256, ge=1, le=1_000_000)
     # A request that needs a model and has no answer after this long is answered 504 (its work is cancelled).
     request_timeout_s: float = Field(default=60.0, gt=0.0, le=3600.0)
     # Retry-After (seconds) of a 503 for overload.
@@ -186,7 +186,7 @@ class JobRunnerConfig(_Strict):
     # Backpressure for /v1/detect: pages of synchronous analyses admitted at a time (rendering, detecting
     # or waiting for one of the max_pages_in_flight slots). A PDF that does not fit is answered 503 +
     # Retry-After at once (one longer than this runs when no other does).
-    max_sync_pages_queued: int = Field(default=8, ge=1, le=10_000)
+    max_sync_pages_queued: int = Field(default=4, ge=1, le=10_000)
     # A page whose rendering (pixels and text) takes longer than this fails its analysis with a clear
     # reason (413 limit_exceeded, or the job's error), and the worker process rendering it is stopped: a
     # pathological page (millions of vector operations) cannot hold a worker.

@@ -9,7 +9,7 @@ still runs on an idle service, alone). Pure logic, one instance per caller (an i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from serve_app.core.errors import Unavailable
@@ -40,15 +40,46 @@ class WorkLimit:
     def release(self, units: int) -> None:
         self.in_flight = max(0, self.in_flight - units)
 
+    def _busy(self) -> Unavailable:
+        return Unavailable(
+            f"the service is busy ({self.in_flight} {self.what} in progress, limit {self.limit}); "
+            "retry shortly",
+            retry_after_s=self.retry_after_s,
+        )
+
+    @contextmanager
+    def admit_growing(self) -> Iterator[Callable[[int], None]]:
+        """Hold one unit for the block (or raise ``Unavailable`` at once), before the size of the request is
+        known; the block calls the function it gets with the real size once it knows it, which takes the
+        rest (or raises ``Unavailable``; a request that is the only one in flight always fits). So many
+        requests arriving together cannot all pass before any of them counts."""
+        held = 0
+
+        def grow(units: int) -> None:
+            nonlocal held
+            extra = units - held
+            if extra <= 0:
+                return
+            if self.in_flight != held and self.in_flight + extra > self.limit:
+                self.refused += 1
+                raise self._busy()
+            self.in_flight += extra
+            self.peak = max(self.peak, self.in_flight)
+            held = units
+
+        if not self.try_acquire(1):
+            raise self._busy()
+        held = 1
+        try:
+            yield grow
+        finally:
+            self.release(held)
+
     @contextmanager
     def admit(self, units: int) -> Iterator[None]:
         """Hold ``units`` for the block, or raise ``Unavailable`` (503, Retry-After) at once."""
         if not self.try_acquire(units):
-            raise Unavailable(
-                f"the service is busy ({self.in_flight} {self.what} in progress, limit {self.limit}); "
-                "retry shortly",
-                retry_after_s=self.retry_after_s,
-            )
+            raise self._busy()
         try:
             yield
         finally:

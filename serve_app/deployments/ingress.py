@@ -216,8 +216,28 @@ SSE_EVENT: dict[str, Any] = {
 }
 MARKDOWN: dict[str, Any] = {"text/markdown": {"schema": {"type": "string"}}}
 ERROR_SCHEMA: dict[str, Any] = {"$ref": "#/components/schemas/ErrorResponse"}
+JOB_LINKS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    ("GetJob", "/v1/jobs/{job_id}", "get", {}),
+    ("WaitForJob", "/v1/jobs/{job_id}", "get", {"wait": "5"}),
+    ("JobEvents", "/v1/jobs/{job_id}/events", "get", {}),
+    ("JobResult", "/v1/jobs/{job_id}/result", "get", {}),
+    ("JobMarkdown", "/v1/jobs/{job_id}/result.md", "get", {}),
+    ("JobPage", "/v1/jobs/{job_id}/pages/{number}.png", "get", {"number": "1"}),
+    ("JobPageImage", "/v1/jobs/{job_id}/pages/{number}/image.png", "get", {"number": "1"}),
+    ("DeleteJob", "/v1/jobs/{job_id}", "delete", {}),
+)
 PNG: dict[str, Any] = {"image/png": {"schema": {"type": "string", "format": "binary"}}}
 
+# A whole one-page PDF in plain text (MuPDF rebuilds its missing cross-reference table): the documented
+# example body, which /docs offers and a schema fuzzer can send to create a job and follow its links.
+EXAMPLE_PDF = (
+    "%PDF-1.4\n1 0 obj <</Type/Catalog/Pages 2 0 R>> endobj\n"
+    "2 0 obj <</Type/Pages/Kids[3 0 R]/Count 1>> endobj\n"
+    "3 0 obj <</Type/Page/Parent 2 0 R/MediaBox[0 0 300 144]/Contents 4 0 R"
+    "/Resources<</Font<</F1 5 0 R>>>>>> endobj\n4 0 obj <</Length 52>> stream\n"
+    "BT /F1 18 Tf 24 72 Td (A one-page example PDF) Tj ET\nendstream endobj\n"
+    "5 0 obj <</Type/Font/Subtype/Type1/BaseFont/Helvetica>> endobj\ntrailer <</Root 1 0 R>>\n%%EOF\n"
+)
 PDF_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -228,7 +248,8 @@ PDF_BODY: dict[str, Any] = {
                     "type": "object",
                     "properties": {"file": {"type": "string", "format": "binary", "minLength": 1}},
                     "required": ["file"],
-                }
+                },
+                "example": {"file": EXAMPLE_PDF},
             },
         },
     }
@@ -276,6 +297,12 @@ def openapi_document(
     for path in PDF_ROUTES:
         content = doc["paths"][path]["post"]["requestBody"]["content"]
         content["application/pdf"]["schema"].update({"minLength": 1, "maxLength": config.max_pdf_bytes})
+    # OpenAPI links: what a client (or a stateful fuzzer) can do with the job that POST /v1/jobs answers.
+    links = {}
+    for name, path, method, extra in JOB_LINKS:
+        operation_id = doc["paths"][path][method]["operationId"]
+        links[name] = {"operationId": operation_id, "parameters": {"job_id": "$response.body#/id", **extra}}
+    doc["paths"]["/v1/jobs"]["post"]["responses"]["202"]["links"] = links
     if secured:
         doc["components"]["securitySchemes"] = {
             "apiKey": {"type": "http", "scheme": "bearer", "description": "An API key (docs/operations.md)"}

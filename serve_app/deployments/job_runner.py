@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -238,18 +238,19 @@ class JobRunner:
     async def _analyze(
         self, pdf: bytes, options: AnalyzeOptions, *, max_pages: int, hint: bool
     ) -> tuple[AnalyzeResult, ray.ObjectRef[bytes]]:
-        version = await self._resolve(options.model)  # an unknown model is a 422 before any work
-        pdf_ref = ray.put(pdf)
-        try:
-            pages = await self._inspect(pdf_ref, options, max_pages=max_pages)
-        except LimitExceeded as exc:
-            if hint and "pages" in exc.message:
-                raise LimitExceeded(f"{exc.message}; submit long documents to /v1/jobs") from None
-            raise
         # Synchronous analyses share one bound, so many concurrent uploads cannot fill the object store;
-        # over HTTP (``hint``), what cannot start soon is refused at once (503 + Retry-After).
-        admitted = self._sync_admitted.admit(len(pages)) if hint else contextlib.nullcontext()
-        with admitted:
+        # over HTTP (``hint``), what cannot start soon is refused at once (503 + Retry-After): a page is
+        # held from the start, the rest once the page count is known.
+        with self._sync_admitted.admit_growing() if hint else _any_size() as admit:
+            version = await self._resolve(options.model)  # an unknown model is a 422 before any work
+            pdf_ref = ray.put(pdf)
+            try:
+                pages = await self._inspect(pdf_ref, options, max_pages=max_pages)
+            except LimitExceeded as exc:
+                if hint and "pages" in exc.message:
+                    raise LimitExceeded(f"{exc.message}; submit long documents to /v1/jobs") from None
+                raise
+            admit(len(pages))
             results = await self._run_pages(
                 pdf_ref, pages, options, version, on_page=None, in_flight=self._sync_slots
             )
@@ -957,6 +958,12 @@ class JobRunner:
 
     async def _save(self, store: Store, state: JobState) -> None:
         await self._durable(put_json, store, keys.state_key(state.id), state.model_dump(mode="json"))
+
+
+@contextlib.contextmanager
+def _any_size() -> Iterator[Callable[[int], None]]:
+    """``WorkLimit.admit_growing`` for callers without a limit (Python handles that can wait)."""
+    yield lambda _: None
 
 
 def _reason(exc: BaseException, job_id: str) -> str:

@@ -47,6 +47,39 @@ async function call(url, options) {
   return response;
 }
 
+// Images and downloads of /v1 routes: plain URLs when no API key is set; with a key (an <img> or a link cannot
+// send it), fetched with it and shown from a blob URL.
+function keyed() {
+  return $("api-key").value.trim() !== "";
+}
+
+async function showImage(img, url) {
+  if (!keyed()) {
+    img.src = url;
+    return;
+  }
+  try {
+    img.src = URL.createObjectURL(await (await call(url)).blob());
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+function keyedDownload(a) {
+  a.addEventListener("click", async (event) => {
+    if (!keyed() || a.dataset.blob) return;
+    event.preventDefault();
+    try {
+      a.dataset.blob = "1";
+      a.href = URL.createObjectURL(await (await call(a.href)).blob());
+      a.click();
+    } catch (e) {
+      delete a.dataset.blob;
+      showError(e.message);
+    }
+  });
+}
+
 // ---- the PDF form ------------------------------------------------------------------------------------
 
 function chosenFile() {
@@ -78,13 +111,15 @@ function setupDrop() {
 async function loadModels() {
   try {
     const listed = await (await call("/v1/models")).json();
-    const select = $("model");
-    for (const m of listed.models) {
+    const options = listed.models.map((m) => {
       const option = document.createElement("option");
       option.value = m.default ? "" : m.name;
       option.textContent = `${m.name}${m.default ? " (default)" : ""}: ${m.labels.join(", ")}`;
-      if (m.default) select.replaceChild(option, select.options[0]); else select.appendChild(option);
-    }
+      return option;
+    });
+    options.sort((a, b) => (a.value === "" ? 0 : 1) - (b.value === "" ? 0 : 1));  // the default first
+    $("model").replaceChildren(...options);
+    showError("");
   } catch (e) {
     showError(`Models could not be listed: ${e.message}`);
   }
@@ -197,6 +232,7 @@ function show(jobId, result) {
     a.href = url;
     a.textContent = text;
     if (name) a.download = name;
+    keyedDownload(a);
     downloads.appendChild(a);
   };
   link("Result JSON", `/v1/jobs/${jobId}/result`, `${jobId}.json`);
@@ -209,7 +245,7 @@ function show(jobId, result) {
     figure.className = "page";
     figure.style.aspectRatio = `${page.width} / ${page.height}`;
     const img = document.createElement("img");
-    img.src = `/v1/jobs/${jobId}/pages/${page.number}/image.png`;
+    showImage(img, `/v1/jobs/${jobId}/pages/${page.number}/image.png`);
     img.alt = `Page ${page.number}`;
     img.loading = "lazy";
     const svg = document.createElementNS(SVG, "svg");
@@ -250,6 +286,7 @@ function show(jobId, result) {
     annotated.href = `/v1/jobs/${jobId}/pages/${page.number}.png`;
     annotated.textContent = "annotated PNG";
     annotated.download = `page-${page.number}.png`;
+    keyedDownload(annotated);
     caption.appendChild(annotated);
     figure.append(img, svg, caption);
     pages.appendChild(figure);
@@ -337,6 +374,7 @@ async function group(event) {
 document.addEventListener("DOMContentLoaded", () => {
   setupDrop();
   loadModels();
+  $("api-key").addEventListener("change", loadModels);  // keys on: the models are listed once a key is in
   $("pdf-form").addEventListener("submit", analyse);
   $("cluster-form").addEventListener("submit", group);
 });

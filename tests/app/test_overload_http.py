@@ -42,7 +42,7 @@ def runner_limits(serve_config: ServeDeploySchema) -> Iterator[None]:
         set_user_config(
             serve_config, "JobRunner", max_sync_pages_queued=None, max_queued_jobs=None, max_running_jobs=None
         )
-        wait_for_ready_field("JobRunner", "max_sync_pages_queued", 8)
+        wait_for_ready_field("JobRunner", "max_sync_pages_queued", 4)
 
 
 @pytest.fixture

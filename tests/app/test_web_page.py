@@ -7,6 +7,7 @@ reads a region's text, and groups sentences; errors from the API are shown as th
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -17,7 +18,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from serve_app.core.auth import hash_key
 from serve_app.training.synth import generate_document
+from tools.wait import wait_until
 
 TIMEOUT_MS = 240_000
 
@@ -122,3 +125,34 @@ def test_the_sentence_playground_groups_the_example(browser: Browser, serve_url:
     texts = [groups.nth(i).inner_text() for i in range(2)]
     assert any("Dog Walking" in t and "Public Speaking" not in t for t in texts)
     assert any("Public Speaking" in t and "Dog Walking" not in t for t in texts)
+
+
+def test_with_api_keys_the_page_sends_the_key(
+    browser: Browser, serve_url: str, http: httpx.Client, api_keys_file: Path, tmp_path: Path
+) -> None:
+    key = "sa_web-page-key-for-tests"
+    api_keys_file.write_text(json.dumps({"web": {"sha256": hash_key(key)}}))
+    try:
+        wait_until(lambda: http.get("/v1/models").status_code == 401, 30, message="keys never applied")
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{serve_url}/")
+        page.wait_for_selector("#error:not([hidden])", timeout=60_000)
+        assert "unauthorized" in page.inner_text("#error")  # no key yet: the API's own answer is shown
+        page.fill("#api-key", key)
+        page.dispatch_event("#api-key", "change")
+        page.wait_for_function(
+            "document.querySelector('#model').options[0].textContent.includes('(default)')"
+        )
+        pdf = tmp_path / "keyed.pdf"
+        pdf.write_bytes(generate_document(seed=7, num_pages=1, dpi=72).pdf)
+        page.set_input_files("#file", str(pdf))
+        page.click("#analyze-button")
+        page.wait_for_selector("#results:not([hidden])", timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            "[...document.querySelectorAll('.page img')].every(i => i.complete && i.naturalWidth > 0)",
+            timeout=60_000,
+        )  # page images fetched with the key (an <img> alone could not send it)
+        assert page.is_hidden("#error")
+    finally:
+        api_keys_file.write_text("{}")
+        wait_until(lambda: http.get("/v1/models").status_code == 200, 30, message="keys never went off")

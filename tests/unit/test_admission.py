@@ -62,3 +62,25 @@ def test_the_retry_hint_crosses_processes() -> None:
     error = pickle.loads(pickle.dumps(Unavailable("busy", retry_after_s=7)))
     assert (error.message, error.retry_after_s) == ("busy", 7)
     assert pickle.loads(pickle.dumps(Unavailable("busy"))).retry_after_s == 1  # the class default
+
+
+def test_admit_growing_holds_a_unit_before_the_size_is_known() -> None:
+    limit = WorkLimit(4, what="pages")
+    with limit.admit_growing() as grow_first:
+        assert limit.in_flight == 1
+        with limit.admit_growing() as grow_second:  # a second request arriving meanwhile holds one too
+            assert limit.in_flight == 2
+            with pytest.raises(Unavailable):
+                grow_second(4)  # 1 + 4 > 4: refused, and it keeps only its one unit
+            assert limit.in_flight == 2
+        assert limit.in_flight == 1
+        grow_first(10)  # alone in flight: a request larger than the limit still runs
+        assert limit.in_flight == 10
+        with pytest.raises(Unavailable), limit.admit_growing():  # full: refused before it holds anything
+            pass
+    assert limit.in_flight == 0
+    with limit.admit_growing() as grow:
+        grow(3)
+        grow(2)  # shrinking keeps what is held
+        assert limit.in_flight == 3
+    assert limit.in_flight == 0

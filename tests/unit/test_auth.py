@@ -356,3 +356,19 @@ def test_check_quota_pages_limit() -> None:
 def test_document_over_the_page_limit_alone_is_not_retryable() -> None:
     with pytest.raises(LimitExceeded, match="101 pages"):
         check_quota(owner_jobs=0, owner_pages=0, new_pages=101, max_jobs=5, max_pages=100)
+
+
+def test_the_cli_makes_a_key_and_its_table_entry() -> None:
+    from typer.testing import CliRunner
+
+    from serve_app.cli import app
+
+    result = CliRunner().invoke(app, ["new-key", "alice"])
+    assert result.exit_code == 0, result.output
+    key, entry = result.stdout.strip().splitlines()
+    table = KeyTable.parse(entry)
+    found = table.authenticate(f"Bearer {key}")
+    assert found is not None and found.name == "alice"
+    assert json.loads(entry) == {"alice": {"sha256": hash_key(key)}}
+    bad = CliRunner().invoke(app, ["new-key", "not a name"])
+    assert bad.exit_code != 0

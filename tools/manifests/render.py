@@ -119,6 +119,7 @@ def render_manifest(
             "aws_region": values.aws_region,
             "s3_secret": values.secrets.s3,
             "redis_secret": values.secrets.redis,
+            "keys_secret": values.secrets.api_keys,
             "serve_port": int((serve_config.get("http_options") or {}).get("port", 8000)),
             "serve_config": textwrap.indent(pod_text, " " * 4).rstrip("\n"),
             "upscaling_mode": values.autoscaler.upscaling_mode,

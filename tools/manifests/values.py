@@ -60,6 +60,7 @@ class Image(_Strict):
 class Secrets(_Strict):
     s3: str
     redis: str
+    api_keys: str
 
 
 class Autoscaler(_Strict):
