@@ -50,7 +50,8 @@ from benchmarks._harness import (
 
 HEADING = "## Overload (make bench-overload)"
 RAW_JSON = ROOT / "build" / "bench" / "overload.json"
-CLIENTS = 8  # closed-loop clients measuring capacity
+CLIENTS = 8  # closed-loop clients measuring capacity (8 x 32 sentences: the Ingress's 256 in flight)
+DETECT_CLIENTS = 4  # /v1/detect admits 4 pages at a time (JobRunner max_sync_pages_queued)
 PER_REQUEST = 32  # sentences per embed / cluster request
 MAX_OUTSTANDING = 2000  # open loop: arrivals beyond this many unanswered requests are not sent
 # Open loop: httpx's connection pool costs O(connections) per request, so the outstanding requests are
@@ -74,6 +75,7 @@ class Route:
     content_type: str
     bodies: list[bytes]  # sent in turn
     body: str  # for the report
+    clients: int = 8  # closed-loop clients measuring capacity: no more than the service admits at once
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,9 @@ def routes(names: Sequence[str]) -> list[Route]:
     every = {
         "embed": Route("embed", "/v1/embed", "application/json", bodies, f"{PER_REQUEST} sentences"),
         "cluster": Route("cluster", "/v1/cluster", "application/json", bodies, f"{PER_REQUEST} sentences"),
-        "detect": Route("detect", "/v1/detect", "application/pdf", [one_page_pdf(texts)], "1-page PDF"),
+        "detect": Route(
+            "detect", "/v1/detect", "application/pdf", [one_page_pdf(texts)], "1-page PDF", DETECT_CLIENTS
+        ),
     }
     return [every[n] for n in names]
 
@@ -166,8 +170,9 @@ def routes(names: Sequence[str]) -> list[Route]:
 
 
 async def measure_capacity(url: str, route: Route, *, seconds: float, warm_up: float) -> Capacity:
-    """``CLIENTS`` closed-loop clients for ``seconds`` after ``warm_up`` s; any non-2xx is an error."""
-    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    """``route.clients`` closed-loop clients for ``seconds`` after ``warm_up`` s; any non-2xx is an error (a
+    client that is refused waits as Retry-After says before it sends again)."""
+    limits = httpx.Limits(max_connections=route.clients, max_keepalive_connections=route.clients)
     headers = {"content-type": route.content_type}
     turn = itertools.count()
     async with httpx.AsyncClient(base_url=url, timeout=CLIENT_TIMEOUT_S, limits=limits) as client:
@@ -178,13 +183,15 @@ async def measure_capacity(url: str, route: Route, *, seconds: float, warm_up: f
                 response = await client.post(route.path, content=body, headers=headers)
             except httpx.HTTPError:
                 return False
+            if response.status_code in (429, 503):
+                await asyncio.sleep(float(response.headers.get("retry-after", "1")))
             return response.is_success
 
         def no_batches(_: int) -> Iterator[list[str]]:  # the bodies are chosen in ``send``
             return itertools.repeat([])
 
-        await closed_loop(send, no_batches, clients=CLIENTS, seconds=warm_up)
-        load = await closed_loop(send, no_batches, clients=CLIENTS, seconds=seconds)
+        await closed_loop(send, no_batches, clients=route.clients, seconds=warm_up)
+        load = await closed_loop(send, no_batches, clients=route.clients, seconds=seconds)
     p50, p99 = percentiles_ms([latency for _, latency in load.samples])
     return Capacity(load.requests / load.elapsed, p50, p99, load.requests, load.errors)
 
@@ -502,8 +509,9 @@ def render(
         "",
         f"Command: `make bench-overload` (`python -m benchmarks.overload`). Machine: {machine()}. "
         f"Run on {time.strftime('%Y-%m-%d')} against {where}.",
-        f"Capacity: {CLIENTS} closed-loop clients for {capacity_seconds:g} s after a {warm_up:g} s warm-up "
-        "(successful requests per second). Overload: requests started at a fixed rate of the multiplier x "
+        f"Capacity: {CLIENTS} closed-loop clients ({DETECT_CLIENTS} for /v1/detect) for "
+        f"{capacity_seconds:g} s after a {warm_up:g} s warm-up (successful requests per second; a refused "
+        "client waits Retry-After). Overload: requests started at a fixed rate of the multiplier x "
         f"capacity for {seconds:g} s, whatever the answers, at most {MAX_OUTSTANDING} outstanding (arrivals "
         f"beyond are counted, not sent) and a {CLIENT_TIMEOUT_S:g} s client timeout. Goodput: 2xx answers "
         "received within the load window ÷ its length. Shed: 503 and 429, as a share of the answered "

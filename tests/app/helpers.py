@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -95,3 +99,32 @@ def wait_for_ready_field(deployment: str, field: str, expected: Any, *, timeout_
         timeout_s,
         message=f"{deployment}.ready()[{field!r}] never became {expected!r}",
     )
+
+
+@contextmanager
+def changed_user_config(
+    config: ServeDeploySchema, deployment: str, *, ready: tuple[str, Any, Any], **changes: Any
+) -> Iterator[None]:
+    """``deployment``'s user_config with ``changes`` for the block, then back to the defaults. ``ready`` is
+    (field of its ``ready()`` answer, value with the changes, value after): waited for both ways."""
+    field, during, after = ready
+    set_user_config(config, deployment, **changes)
+    wait_for_ready_field(deployment, field, during)
+    try:
+        yield
+    finally:
+        set_user_config(config, deployment, **dict.fromkeys(changes))
+        wait_for_ready_field(deployment, field, after)
+
+
+@contextmanager
+def api_keys_on(http: httpx.Client, keys_file: Path, table: dict[str, Any]) -> Iterator[None]:
+    """API keys on for the block: ``table`` written to the key file the service reads (it notices the
+    change at the next request), then ``{}`` (keys off) again."""
+    keys_file.write_text(json.dumps(table))
+    wait_until(lambda: http.get("/v1/models").status_code == 401, 30, message="keys never applied")
+    try:
+        yield
+    finally:
+        keys_file.write_text("{}")
+        wait_until(lambda: http.get("/v1/models").status_code == 200, 30, message="keys never went off")

@@ -7,7 +7,6 @@ seconds while the test looks at them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +14,9 @@ import httpx
 import pytest
 
 from serve_app.core.auth import hash_key
-from tests.app.helpers import PDF, assert_error, wait_for_job
+from tests.app.helpers import PDF, api_keys_on, assert_error, wait_for_job
 from tests.examples import NINE_TITLES
 from tests.pdfs import text_pdf
-from tools.wait import wait_until
 
 pytestmark = pytest.mark.usefixtures("slow_detector")
 
@@ -37,13 +35,8 @@ def api_keys(http: httpx.Client, api_keys_file: Path) -> Iterator[None]:
         "bob": {"sha256": hash_key(KEYS["bob"])},
         "old": {"sha256": hash_key(KEYS["old"]), "disabled": True},
     }
-    api_keys_file.write_text(json.dumps(table))
-    wait_until(lambda: http.get("/v1/models").status_code == 401, 30, message="keys never applied")
-    try:
+    with api_keys_on(http, api_keys_file, table):
         yield
-    finally:
-        api_keys_file.write_text("{}")
-        wait_until(lambda: http.get("/v1/models").status_code == 200, 30, message="keys never went off")
 
 
 def test_every_api_route_needs_a_key(http: httpx.Client, api_keys: None) -> None:

@@ -17,7 +17,14 @@ import httpx
 import pytest
 from ray.serve.schema import ServeDeploySchema
 
-from tests.app.helpers import PDF, assert_error, set_user_config, wait_for_job, wait_for_ready_field
+from tests.app.helpers import (
+    PDF,
+    assert_error,
+    changed_user_config,
+    set_user_config,
+    wait_for_job,
+    wait_for_ready_field,
+)
 from tests.examples import NINE_TITLES
 from tests.pdfs import text_pdf, vector_bomb_pdf
 from tools.wait import wait_until
@@ -34,15 +41,9 @@ def assert_shed(response: httpx.Response, retry_after: str = "1") -> None:
 @pytest.fixture
 def runner_limits(serve_config: ServeDeploySchema) -> Iterator[None]:
     """Small JobRunner limits for one test: 2 pages of /v1/detect at a time, one job queued, one running."""
-    set_user_config(serve_config, "JobRunner", max_sync_pages_queued=2, max_queued_jobs=1, max_running_jobs=1)
-    wait_for_ready_field("JobRunner", "max_sync_pages_queued", 2)
-    try:
+    limits = {"max_sync_pages_queued": 2, "max_queued_jobs": 1, "max_running_jobs": 1}
+    with changed_user_config(serve_config, "JobRunner", ready=("max_sync_pages_queued", 2, 4), **limits):
         yield
-    finally:
-        set_user_config(
-            serve_config, "JobRunner", max_sync_pages_queued=None, max_queued_jobs=None, max_running_jobs=None
-        )
-        wait_for_ready_field("JobRunner", "max_sync_pages_queued", 4)
 
 
 @pytest.fixture
@@ -158,13 +159,9 @@ def test_a_request_past_its_time_limit_is_a_504(http: httpx.Client, ingress_limi
 @pytest.fixture
 def render_limit(serve_config: ServeDeploySchema) -> Iterator[float]:
     seconds = 2.0
-    set_user_config(serve_config, "JobRunner", page_render_timeout_s=seconds)
-    wait_for_ready_field("JobRunner", "page_render_timeout_s", seconds)
-    try:
+    ready = ("page_render_timeout_s", seconds, 60.0)
+    with changed_user_config(serve_config, "JobRunner", ready=ready, page_render_timeout_s=seconds):
         yield seconds
-    finally:
-        set_user_config(serve_config, "JobRunner", page_render_timeout_s=None)
-        wait_for_ready_field("JobRunner", "page_render_timeout_s", 60.0)
 
 
 def test_a_pathological_page_fails_with_its_reason(http: httpx.Client, render_limit: float) -> None:

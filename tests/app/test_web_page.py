@@ -7,7 +7,6 @@ reads a region's text, and groups sentences; errors from the API are shown as th
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from serve_app.core.auth import hash_key
 from serve_app.training.synth import generate_document
-from tools.wait import wait_until
+from tests.app.helpers import api_keys_on
 
 TIMEOUT_MS = 240_000
 
@@ -131,9 +130,7 @@ def test_with_api_keys_the_page_sends_the_key(
     browser: Browser, serve_url: str, http: httpx.Client, api_keys_file: Path, tmp_path: Path
 ) -> None:
     key = "sa_web-page-key-for-tests"
-    api_keys_file.write_text(json.dumps({"web": {"sha256": hash_key(key)}}))
-    try:
-        wait_until(lambda: http.get("/v1/models").status_code == 401, 30, message="keys never applied")
+    with api_keys_on(http, api_keys_file, {"web": {"sha256": hash_key(key)}}):
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(f"{serve_url}/")
         page.wait_for_selector("#error:not([hidden])", timeout=60_000)
@@ -153,6 +150,3 @@ def test_with_api_keys_the_page_sends_the_key(
             timeout=60_000,
         )  # page images fetched with the key (an <img> alone could not send it)
         assert page.is_hidden("#error")
-    finally:
-        api_keys_file.write_text("{}")
-        wait_until(lambda: http.get("/v1/models").status_code == 200, 30, message="keys never went off")

@@ -21,10 +21,9 @@ from tests.app.conftest import BUCKET, PREFIX, WEBHOOK_SECRET
 from tests.app.helpers import (
     PDF,
     assert_error,
+    changed_user_config,
     kill_replicas,
-    set_user_config,
     wait_for_job,
-    wait_for_ready_field,
 )
 from tests.pdfs import text_pdf
 from tools.wait import wait_until
@@ -69,13 +68,10 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def loopback_allowed(serve_config: ServeDeploySchema) -> Iterator[None]:
     """The tests' receiver is on 127.0.0.1: allowed explicitly (it is refused by default)."""
-    set_user_config(serve_config, "JobRunner", webhook_allowed_networks=["127.0.0.1/32"])
-    wait_for_ready_field("JobRunner", "webhook_allowed_networks", ["127.0.0.1/32"])
-    try:
+    allowed = ["127.0.0.1/32"]
+    ready = ("webhook_allowed_networks", allowed, [])
+    with changed_user_config(serve_config, "JobRunner", ready=ready, webhook_allowed_networks=allowed):
         yield
-    finally:
-        set_user_config(serve_config, "JobRunner", webhook_allowed_networks=None)
-        wait_for_ready_field("JobRunner", "webhook_allowed_networks", [])
 
 
 def submit(http: httpx.Client, url: str, pages: int = 1) -> httpx.Response:
