@@ -66,7 +66,8 @@ class JobOptions(AnalyzeOptions):
         default=None,
         min_length=1,
         max_length=2048,
-        pattern=r"^[hH][tT][tT][pP][sS]?://[^\s/?#@]+",
+        # Documented, not enforced here: the callback URL guard checks it and says what is wrong.
+        json_schema_extra={"pattern": r"^[hH][tT][tT][pP][sS]?://[^\s/?#@]+"},
         description=(
             "An http(s) URL that gets the job's final state (POST, JSON, signed: Serve-App-Signature "
             "t=<unix time>,v1=<HMAC-SHA256 of '<t>.<body>'>), retried until it answers 2xx "
