@@ -28,9 +28,10 @@ class WorkLimit:
         self.peak = 0
         self.refused = 0
 
-    def try_acquire(self, units: int) -> bool:
-        """Take ``units`` if they fit (or nothing is in flight); False, and nothing taken, if not."""
-        if self.in_flight and self.in_flight + units > self.limit:
+    def try_acquire(self, units: int, *, held: int = 0) -> bool:
+        """Take ``units`` more if they fit, or if nothing but the caller's own ``held`` units is in flight;
+        False, and nothing taken, if not."""
+        if self.in_flight != held and self.in_flight + units > self.limit:
             self.refused += 1
             return False
         self.in_flight += units
@@ -57,14 +58,10 @@ class WorkLimit:
 
         def grow(units: int) -> None:
             nonlocal held
-            extra = units - held
-            if extra <= 0:
+            if units <= held:
                 return
-            if self.in_flight != held and self.in_flight + extra > self.limit:
-                self.refused += 1
+            if not self.try_acquire(units - held, held=held):
                 raise self._busy()
-            self.in_flight += extra
-            self.peak = max(self.peak, self.in_flight)
             held = units
 
         if not self.try_acquire(1):

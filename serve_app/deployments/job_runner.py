@@ -276,7 +276,7 @@ class JobRunner:
                 retry_after_s=30,
             )
         if callback_url is not None:
-            callback_url = await self._check_callback(callback_url, owner)
+            callback_url, _ = await self._check_callback(callback_url, owner)
         # The job keeps the model version current now, whatever is deployed while it runs.
         version = await self._resolve(options.model)
         pdf_ref = ray.put(pdf)
@@ -327,15 +327,16 @@ class JobRunner:
         becomes ``cancelled`` and nothing more is written; the answer comes after all that. A finished job is
         deleted with all its files (then it is a 404)."""
         await self._resume_once()
-        await self.status(job_id, owner)  # 404 for an unknown job or another key's
+        known = await self.status(job_id, owner)  # 404 for an unknown job or another key's
         job = self._jobs.get(job_id)
         if job is not None and job.state.finished:  # finishing right now: let its last writes land
             finishing = self._running.get(job_id)
             if finishing is not None:
                 await asyncio.wait({finishing}, timeout=CANCEL_WAIT_S)
             job = self._jobs.get(job_id)
-        if job is None:
-            state = await self._load(self._store, job_id)  # NotFound (404) for an unknown job
+        if job is None:  # finished (just now: among the recent ones), or not held by this runner
+            recent = self._recent.get(job_id)
+            state = recent.state if recent is not None else known
             if not state.finished:
                 raise Unavailable(f"job {job_id} is not held by this runner yet; retry shortly")
             await self._delete_job(self._store, job_id)
@@ -767,19 +768,21 @@ class JobRunner:
         key = self._keys.current().get(owner)
         return key.webhook_secret if key is not None else None
 
-    async def _check_callback(self, url: str, owner: str | None) -> str:
-        """The callback URL, checked (scheme, host, no private or loopback address unless allowed); 422 if
-        not, or if there is no secret to sign its POSTs with."""
-        if self._webhook_secret(owner) is None:
+    async def _check_callback(self, url: str, owner: str | None) -> tuple[str, str]:
+        """The callback URL, checked (scheme, host, no private or loopback address unless allowed), and the
+        secret that signs its POSTs; 422 if the URL is refused or there is no secret."""
+        secret = self._webhook_secret(owner)
+        if secret is None:
             where = "the API key's webhook_secret" if owner is not None else f"{SECRET_ENV} (keys are off)"
             raise InvalidInput(f"callback_url needs a signing secret, and none is configured: set {where}")
         config = self._config
-        return await asyncio.to_thread(
+        checked = await asyncio.to_thread(
             check_callback_url,
             url,
             allowed_hosts=config.webhook_allowed_hosts,
             allowed_networks=config.webhook_allowed_networks,
         )
+        return checked, secret
 
     async def _announce(self, store: Store, state: JobState) -> None:
         """Persist the completion webhook of a job that ended, then hand it to the deliverer."""
@@ -817,11 +820,8 @@ class JobRunner:
         job_id = delivery.job_id
         try:
             try:
-                secret = self._webhook_secret(delivery.owner)
-                if secret is None:
-                    raise DeliveryFailed("no signing secret is configured for its key any more")
-                # Checked again at each attempt: the host's address may have changed since submit.
-                await self._check_callback(delivery.url, delivery.owner)
+                # Checked again at each attempt: the host's address (or the key's secret) may have changed.
+                _, secret = await self._check_callback(delivery.url, delivery.owner)
                 await post(
                     client, delivery, secret=secret, now=time.time(), timeout_s=config.webhook_timeout_s
                 )

@@ -18,6 +18,12 @@ from tools.wait import wait_until
 
 PDF = {"content-type": "application/pdf"}
 JSON = {"content-type": "application/json"}
+# GET /readyz of the whole app at rest: every deployment ready, the job store reachable.
+READY = {
+    "status": "ready",
+    "deployments": {"Embedder": "ready", "Clusterer": "ready", "Detector": "ready", "JobRunner": "ready"},
+    "store": "ok",
+}
 
 
 def assert_error(response: httpx.Response, status: int, code: str, fragment: str = "") -> None:

@@ -17,7 +17,14 @@ import httpx
 import pytest
 from ray.serve.schema import ServeDeploySchema
 
-from tests.app.helpers import PDF, set_user_config, wait_for_job, wait_for_progress, wait_for_ready_field
+from tests.app.helpers import (
+    PDF,
+    READY,
+    set_user_config,
+    wait_for_job,
+    wait_for_progress,
+    wait_for_ready_field,
+)
 from tests.pdfs import text_pdf
 from tests.s3_server import MotoServer, make_bucket, s3_client
 from tools.wait import wait_until
@@ -72,17 +79,9 @@ def test_a_job_waits_for_the_store_and_completes(http: httpx.Client, store_serve
     assert state["status"] == "succeeded", state
     result = http.get(f"/v1/jobs/{job_id}/result").json()
     assert [page["number"] for page in result["pages"]] == [1, 2, 3, 4, 5, 6]  # every page exactly once
-    wait_until(lambda: readiness(http) == (200, ready_body(http)), 30, message="store not back")
+    wait_until(lambda: readiness(http) == (200, READY), 30, message="store not back")
     stored = s3_client(store_server.endpoint).list_objects_v2(Bucket=BUCKET, Prefix=f"jobs/jobs/{job_id}/")
     assert f"jobs/jobs/{job_id}/result.json" in {o["Key"] for o in stored["Contents"]}
-
-
-def ready_body(http: httpx.Client) -> dict[str, object]:
-    return {
-        "status": "ready",
-        "deployments": {"Embedder": "ready", "Clusterer": "ready", "Detector": "ready", "JobRunner": "ready"},
-        "store": "ok",
-    }
 
 
 def test_past_store_retry_s_the_job_fails_with_the_reason(

@@ -6,10 +6,8 @@ import asyncio
 import hashlib
 import hmac
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -18,6 +16,7 @@ from pydantic import ValidationError
 
 from serve_app.core import webhooks as wh
 from serve_app.core.errors import InvalidInput
+from tests.webhook_receiver import WebhookReceiver
 
 SECRET = "whsec_test"
 BODY = b'{"job_id":"abc","status":"succeeded"}'
@@ -417,42 +416,10 @@ def test_next_attempt_gives_up_eventually() -> None:
 # one POST against a real server
 
 
-class Recorder(ThreadingHTTPServer):
-    daemon_threads = True
-    status = 204
-    requests: list[dict[str, Any]]
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: Recorder
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", "0"))
-        self.server.requests.append(
-            {"path": self.path, "headers": dict(self.headers.items()), "body": self.rfile.read(length)}
-        )
-        self.send_response(self.server.status)
-        if self.server.status in (301, 302, 307):
-            self.send_header("Location", "/elsewhere")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def server() -> Iterator[Recorder]:
-    srv = Recorder(("127.0.0.1", 0), Handler)
-    srv.requests = []
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield srv
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=5)
+def server() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver(status=204) as receiver:
+        yield receiver
 
 
 def send(d: wh.Delivery, *, secret: str = SECRET, now: float = NOW, timeout_s: float = 5) -> None:
@@ -463,47 +430,43 @@ def send(d: wh.Delivery, *, secret: str = SECRET, now: float = NOW, timeout_s: f
     asyncio.run(go())
 
 
-def url_of(srv: Recorder, path: str = "/hook") -> str:
-    return f"http://127.0.0.1:{srv.server_address[1]}{path}"
-
-
-def test_post_sends_a_signed_body(server: Recorder) -> None:
-    d = delivery(url=url_of(server, "/hook?x=1"), attempts=2)
+def test_post_sends_a_signed_body(server: WebhookReceiver) -> None:
+    d = delivery(url=server.url("/hook?x=1"), attempts=2)
     send(d, now=NOW + 0.9)
-    [request] = server.requests
-    headers = {k.lower(): v for k, v in request["headers"].items()}
-    assert request["path"] == "/hook?x=1"
-    assert request["body"] == BODY
+    [request] = server.posts
+    headers = request.headers
+    assert request.path == "/hook?x=1"
+    assert request.body == BODY
     assert headers["content-type"] == "application/json"
     assert headers["user-agent"] == "serve_app-webhook"
     assert headers["serve-app-job"] == d.job_id
     assert headers["serve-app-delivery-attempt"] == "3"
     signature = headers[wh.SIGNATURE_HEADER.lower()]
     assert signature.startswith(f"t={NOW},")
-    assert wh.verify(SECRET, request["body"], signature, now=NOW + 5)
-    assert not wh.verify("whsec_other", request["body"], signature, now=NOW + 5)
+    assert wh.verify(SECRET, request.body, signature, now=NOW + 5)
+    assert not wh.verify("whsec_other", request.body, signature, now=NOW + 5)
 
 
-def test_post_sends_non_ascii_bodies_as_utf8(server: Recorder) -> None:
-    d = delivery(url=url_of(server), body='{"name":"Zoë ✓"}')
+def test_post_sends_non_ascii_bodies_as_utf8(server: WebhookReceiver) -> None:
+    d = delivery(url=server.url("/hook"), body='{"name":"Zoë ✓"}')
     send(d)
-    [request] = server.requests
-    assert request["body"] == '{"name":"Zoë ✓"}'.encode()
-    assert wh.verify(SECRET, request["body"], request["headers"][wh.SIGNATURE_HEADER], now=NOW)
+    [request] = server.posts
+    assert request.body == '{"name":"Zoë ✓"}'.encode()
+    assert wh.verify(SECRET, request.body, request.headers[wh.SIGNATURE_HEADER.lower()], now=NOW)
 
 
-def test_post_raises_on_a_server_error(server: Recorder) -> None:
+def test_post_raises_on_a_server_error(server: WebhookReceiver) -> None:
     server.status = 500
     with pytest.raises(wh.DeliveryFailed, match="HTTP 500"):
-        send(delivery(url=url_of(server)))
-    assert len(server.requests) == 1
+        send(delivery(url=server.url("/hook")))
+    assert len(server.posts) == 1
 
 
-def test_post_does_not_follow_redirects(server: Recorder) -> None:
+def test_post_does_not_follow_redirects(server: WebhookReceiver) -> None:
     server.status = 302
     with pytest.raises(wh.DeliveryFailed, match=r"HTTP 302 .*\(redirects are not followed\)"):
-        send(delivery(url=url_of(server)))
-    assert [r["path"] for r in server.requests] == ["/hook"]
+        send(delivery(url=server.url("/hook")))
+    assert [r.path for r in server.posts] == ["/hook"]
 
 
 def test_post_raises_when_the_connection_is_refused() -> None:
