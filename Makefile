@@ -11,9 +11,12 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export RAY_USAGE_STATS_ENABLED := 0
+# Ray Serve's switches for every Ray process we start (configs/serve.env says what and why).
+include configs/serve.env
+export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' configs/serve.env)
 
 .PHONY: install browser check fuzz-api run test test-unit test-app test-cluster lint bench bench-embed bench-pdf bench-autoscaling bench-detector clustering-quality \
-	bench-perf bench-memory bench-compare bench-creep bench-models bench-overload \
+	bench-perf bench-memory bench-compare bench-creep bench-models bench-overload bench-backends \
 	train-detector evaluate-detector lock clean manifests docker
 
 install: $(STAMP)
@@ -61,6 +64,10 @@ bench: bench-embed bench-detector bench-pdf
 
 bench-embed: install
 	$(BIN)/python -m benchmarks.embed_throughput
+
+# The Embedder's backends (torch, ONNX float32, ONNX int8) in process: speed and quality (about 3 minutes).
+bench-backends: install
+	$(BIN)/python -m benchmarks.embedder_backends
 
 bench-autoscaling: install
 	$(BIN)/python -m benchmarks.autoscaling

@@ -29,7 +29,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -50,7 +49,6 @@ from benchmarks._harness import (
     pyplot,
     save_figure,
     sentences,
-    start_service,
     strided_batches,
     write_section,
 )
@@ -64,18 +62,33 @@ from benchmarks.baseline_gunicorn.launch import (
     wait_ready,
     wait_workers,
 )
+from serve_app.models.embedding import SentenceEncoder
+from serve_app.models.onnx_embedding import OnnxEncoder, ensure_exported
+from serve_app.settings import AppArgs
+from tools.launch import serve_env
 
 MIB = 2**20
 CLIENTS = (1, 8, 32)
 PER_REQUEST = 4
+# One option at a time over Serve's defaults, then what configs/serve.env ships (each on a fresh `serve run`).
+VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
+    "default": ("Serve's defaults (Python proxy)", {}),
+    "haproxy": ("RAY_SERVE_ENABLE_HA_PROXY=1", {"RAY_SERVE_ENABLE_HA_PROXY": "1"}),
+    "throughput": ("RAY_SERVE_THROUGHPUT_OPTIMIZED=1", {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}),
+    "grpc": ("RAY_SERVE_USE_GRPC_BY_DEFAULT=1", {"RAY_SERVE_USE_GRPC_BY_DEFAULT": "1"}),
+    "quiet-logs": ("access log off, log level WARNING", {}),
+    "shipped": ("as shipped: configs/serve.env (HAProxy + throughput-optimised)", serve_env()),
+}
 SYSTEMS = {
-    "direct": "direct in-process encode (the limit)",
-    "gunicorn": "gunicorn --preload, 3 uvicorn workers (HTTP)",
-    "service-http": "this service, POST /v1/embed (HTTP)",
-    "service-handle": "this service, Embedder handle from another Ray job",
+    "direct": "direct in-process encode, same backend (the limit)",
+    "gunicorn": "gunicorn --preload, 3 workers, torch (the seed's recipe)",
+    "gunicorn-same": "gunicorn --preload, 3 workers, same backend as the service",
+    "shipped": "this service, POST /v1/embed (HTTP)",
+    "handle": "this service, Embedder handle from another Ray job",
 }
 # Processes of the service that answer /v1/embed and /v1/cluster (the rest of the app detects PDFs).
 EMBED_PATH = (
+    "haproxy",
     "ServeReplica:serve_app:Ingress",
     "ServeReplica:serve_app:Embedder",
     "ServeReplica:serve_app:Clusterer",
@@ -85,10 +98,8 @@ EMBED_PATH = (
 )
 
 
-def direct_run(model: Any, texts: list[str], clients: int, seconds: float) -> Run:
+def direct_run(encoder: SentenceEncoder, texts: list[str], clients: int, seconds: float) -> Run:
     """The best a caller in this process can do: every client's sentences encoded as one batch."""
-    from serve_app.models.embedding import encode
-
     size = clients * PER_REQUEST
     latencies: list[float] = []
     i = 0
@@ -97,7 +108,7 @@ def direct_run(model: Any, texts: list[str], clients: int, seconds: float) -> Ru
         batch = [texts[(i + k) % len(texts)] for k in range(size)]
         i += size
         t0 = time.perf_counter()
-        encode(model, batch, batch_size=max(64, size))
+        encoder.encode(batch, batch_size=max(64, size))
         latencies += [time.perf_counter() - t0] * clients  # every client waited for the whole batch
     elapsed = time.perf_counter() - began
     return Run(len(latencies) * PER_REQUEST / elapsed, *percentiles_ms(latencies), len(latencies))
@@ -110,9 +121,9 @@ def http_run(url: str, texts: list[str], clients: int, seconds: float) -> Run:
     return asyncio.run(load).summary()
 
 
-def handle_run(clients: int, seconds: float) -> Run:
+def handle_run(clients: int, seconds: float, env: dict[str, str]) -> Run:
     """benchmarks/handle_load.py as another Ray job (its own driver process) against the running app."""
-    env = os.environ | {"RAY_ADDRESS": "auto", "PYTHONPATH": str(ROOT)}
+    env = env | {"RAY_ADDRESS": "auto", "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.handle_load", "--clients", str(clients),
          "--seconds", str(seconds), "--per-request", str(PER_REQUEST)],
@@ -133,7 +144,7 @@ def ray_processes() -> dict[int, str]:
         cmdline = " ".join(proc.info["cmdline"] or [])
         if (
             cmdline.startswith("ray::")
-            or proc.info["name"] in ("raylet", "gcs_server")
+            or proc.info["name"] in ("raylet", "gcs_server", "haproxy")
             or ("ray/_private" in cmdline or "ray/dashboard" in cmdline or "ray/autoscaler" in cmdline)
         ):
             found[proc.info["pid"]] = cmdline.split()[0] if cmdline.startswith("ray::") else proc.info["name"]
@@ -157,41 +168,73 @@ def service_memory() -> dict[str, float]:
     return {k: round(v, 1) for k, v in totals.items()}
 
 
-def cold_start_service(directory: Path) -> float:
-    """Seconds from ``serve run <config>`` (a fresh local Ray) to the first answered ``/v1/embed``."""
-    from tools.launch import DEFAULT_CONFIG, free_port
+def variant_env(variant: str) -> dict[str, str]:
+    """This process's environment without Serve's switches, plus the variant's."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RAY_SERVE_")}
+    return base | VARIANTS[variant][1]
 
-    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
-    port = free_port()
+
+def variant_config(variant: str, port: int) -> dict[str, Any]:
+    """configs/serve.yaml at ``port``; variants other than the shipped one drop the replicas' Serve
+    switch (RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP) so that each measures one option over Serve's defaults."""
+    from tools.launch import DEFAULT_CONFIG
+
+    raw: dict[str, Any] = yaml.safe_load(DEFAULT_CONFIG.read_text())
     raw["http_options"]["port"] = port
-    config = directory / "serve-cold.yaml"
-    config.write_text(yaml.safe_dump(raw))
+    if variant != "shipped":
+        for app in raw["applications"]:
+            env_vars = app.get("runtime_env", {}).get("env_vars", {})
+            for name in [n for n in env_vars if n.startswith("RAY_SERVE_")]:
+                del env_vars[name]
+    if variant == "quiet-logs":
+        raw["logging_config"] |= {"enable_access_log": False, "log_level": "WARNING"}
+    return raw
+
+
+def start_variant(variant: str, directory: Path) -> tuple[subprocess.Popen[bytes], str, float]:
+    """``serve run`` (a fresh local Ray) of the variant's config and environment; returns the process,
+    the base URL and the seconds from the command to the first answered ``/v1/embed`` (cold start)."""
+    from tools.launch import free_port
+
+    port = free_port()
+    config = directory / f"serve-{variant}.yaml"
+    config.write_text(yaml.safe_dump(variant_config(variant, port)))
     serve_bin = Path(sys.executable).parent / "serve"
+    url = f"http://127.0.0.1:{port}"
     began = time.perf_counter()
     proc = subprocess.Popen(
-        [str(serve_bin), "run", str(config)], cwd=ROOT, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True,
+        [str(serve_bin), "run", str(config)], cwd=ROOT, env=variant_env(variant),
+        stdout=(directory / f"serve-{variant}.log").open("wb"), stderr=subprocess.STDOUT,
+        start_new_session=True,
     )  # fmt: skip
+    with httpx.Client(base_url=url, timeout=10) as client:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"serve run exited before answering; see {directory}/serve-{variant}.log")
+            try:
+                if client.post("/v1/embed", json={"sentences": ["hello"]}).status_code == 200:
+                    return proc, url, time.perf_counter() - began
+            except httpx.TransportError:
+                pass
+            if time.perf_counter() - began > 300:
+                stop_variant(proc)
+                raise TimeoutError("serve run did not answer within 300 s")
+            time.sleep(0.1)
+
+
+def stop_variant(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGINT)  # serve run shuts Serve and its Ray down on Ctrl-C
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError("serve run exited before answering")
-                try:
-                    if client.post("/v1/embed", json={"sentences": ["hello"]}).status_code == 200:
-                        return time.perf_counter() - began
-                except httpx.TransportError:
-                    pass
-                if time.perf_counter() - began > 300:
-                    raise TimeoutError("serve run did not answer within 300 s")
-                time.sleep(0.1)
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)  # serve run shuts Serve and its Ray down on Ctrl-C
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        subprocess.run([str(Path(sys.executable).parent / "ray"), "stop", "--force"], capture_output=True)
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    subprocess.run([str(Path(sys.executable).parent / "ray"), "stop", "--force"], capture_output=True)
+
+
+def embedder_replicas(url: str) -> int:
+    """Embedder replicas running now (the Serve REST API is not up without the dashboard: count the
+    replica processes instead)."""
+    return sum("ServeReplica:serve_app:Embedder" in title for title in ray_processes().values())
 
 
 def measure(name: str, run_once: Any, repeats: int) -> dict[int, Run]:
@@ -210,81 +253,91 @@ def measure(name: str, run_once: Any, repeats: int) -> dict[int, Run]:
     return results
 
 
-def main() -> None:
-    parser = bench_parser("direct vs gunicorn baseline vs this service")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    args = parser.parse_args()
-    repeats, seconds = (1, 3.0) if args.quick else (args.repeats, args.seconds)
-    texts = sentences()
-    results: dict[str, dict[int, Run]] = {}
-    memory: dict[str, Any] = {}
-    cold: dict[str, Any] = {}
-
-    # (b) gunicorn: cold start, load, memory of master + workers, restarts seen in its log.
+def gunicorn_part(
+    backend: str, texts: list[str], repeats: int, seconds: float
+) -> tuple[dict[int, Run], dict[str, Any], dict[str, Any]]:
+    """The baseline with ``backend``: load, memory of master + workers, restarts, cold start."""
     from tools.launch import free_port
 
     port = free_port()
-    proc = start_gunicorn(port)
+    proc = start_gunicorn(port, backend=backend)
     try:
-        cold["gunicorn_s"] = round(wait_ready(f"http://127.0.0.1:{port}", 300, proc), 2)
+        cold: dict[str, float | None] = {"s": round(wait_ready(f"http://127.0.0.1:{port}", 300, proc), 2)}
         wait_workers(proc.pid, 3, 60)
-        cold["gunicorn_model_load_s"] = model_load_seconds(log_path(proc))
+        cold["model_load_s"] = model_load_seconds(log_path(proc))
         booted_before = len(booted_worker_pids(log_path(proc)))
         url = f"http://127.0.0.1:{port}"
         http_run(url, texts, 8, 2)  # warm-up
-        results["gunicorn"] = measure("gunicorn", lambda c: http_run(url, texts, c, seconds), repeats)
+        results = measure(f"gunicorn {backend}", lambda c: http_run(url, texts, c, seconds), repeats)
         rows = tree_memory(proc.pid)
-        memory["gunicorn"] = {
+        memory = {
             "pss_mib": round(sum(r["pss"] for r in rows) / MIB, 1),
             "processes": len(rows),
             "worker_restarts": len(booted_worker_pids(log_path(proc))) - booted_before,
         }
     finally:
         stop_gunicorn(proc)
-    print(f"gunicorn memory {memory['gunicorn']}, cold start {cold}", flush=True)
+    print(f"gunicorn {backend}: memory {memory}, cold start {cold}", flush=True)
+    return results, memory, cold
 
-    # Cold start of the service: `serve run` on a fresh local Ray.
-    with tempfile.TemporaryDirectory() as tmp:
-        cold["service_s"] = round(cold_start_service(Path(tmp)), 2)
-    print(f"cold start {cold}", flush=True)
 
-    # (a) direct, in this process: the limit, best of 1 thread and all cores.
-    import torch
+def main() -> None:
+    parser = bench_parser("direct vs gunicorn baseline vs this service, and Serve's HTTP options A/B")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"subset of {','.join(VARIANTS)}")
+    args = parser.parse_args()
+    repeats, seconds = (1, 3.0) if args.quick else (args.repeats, args.seconds)
+    variants = [v for v in VARIANTS if v in args.variants.split(",")]
+    texts = sentences()
+    backend = AppArgs().embedder_backend
+    results: dict[str, dict[int, Run]] = {}
+    memory: dict[str, Any] = {}
+    cold: dict[str, Any] = {}
 
-    from serve_app.models.embedding import encode, load_sentence_model
+    # (b) gunicorn, twice: the seed's torch recipe, and the service's backend.
+    for name, baseline_backend in (("gunicorn", "torch"), ("gunicorn-same", backend)):
+        results[name], memory[name], cold[name] = gunicorn_part(baseline_backend, texts, repeats, seconds)
 
-    model = load_sentence_model(num_threads=1)
-    encode(model, texts[:64])
+    # (a) direct, in this process, with the service's backend: the limit, best of 1 thread and all cores.
     per_threads = {}
     for threads in sorted({1, os.cpu_count() or 1}):
-        torch.set_num_threads(threads)
+        encoder = OnnxEncoder(ensure_exported(None, backend)[0], num_threads=threads)
+        encoder.encode(texts[:64])
         per_threads[threads] = measure(
-            f"direct threads={threads}", lambda c: direct_run(model, texts, c, seconds), repeats
+            f"direct {backend} threads={threads}",
+            lambda c, encoder=encoder: direct_run(encoder, texts, c, seconds),
+            repeats,
         )
     results["direct"] = {
         c: max((per_threads[t][c] for t in per_threads), key=lambda r: r.sentences_per_s) for c in CLIENTS
     }
 
-    # (c) and (d): the shipped service on a local Ray in this process; handles from another job.
-    from ray import serve
+    # (c) every variant over HTTP, each on a fresh `serve run`; (d) handles for the shipped one.
+    logs = ROOT / "build" / "bench-compare"  # each variant's config and `serve run` log, kept
+    logs.mkdir(parents=True, exist_ok=True)
+    for variant in variants:
+        proc, url, cold[variant] = start_variant(variant, logs)
+        try:
+            http_run(url, texts, 8, 3)  # warm-up
+            results[variant] = measure(
+                variant,
+                lambda c, url=url: http_run(url, texts, c, seconds),
+                repeats,
+            )
+            memory[variant] = service_memory() | {"embedder_replicas": embedder_replicas(url)}
+            if variant == "shipped":
+                env = variant_env(variant)
+                results["handle"] = measure(
+                    "handle",
+                    lambda c, env=env: handle_run(c, seconds, env),
+                    repeats,
+                )
+        finally:
+            stop_variant(proc)
+        print(f"{variant}: memory {memory[variant]}, cold start {cold[variant]:.1f} s", flush=True)
 
-    from tools.launch import DEFAULT_CONFIG
-
-    url = start_service(DEFAULT_CONFIG)
-    try:
-        http_run(url, texts, 8, 3)  # warm-up
-        results["service-http"] = measure("service-http", lambda c: http_run(url, texts, c, seconds), repeats)
-        memory["service"] = service_memory()
-        results["service-handle"] = measure("service-handle", lambda c: handle_run(c, seconds), repeats)
-        memory["service_embedder_replicas"] = (
-            serve.status().applications["serve_app"].deployments["Embedder"].replica_states
-        )
-    finally:
-        serve.shutdown()
-    print(f"service memory {memory}", flush=True)
-
-    report = render(results, memory, cold, per_threads, repeats, seconds)
+    report = render(results, memory, cold, per_threads, repeats, seconds, backend)
     print(report)
     if args.quick:
         return
@@ -293,6 +346,7 @@ def main() -> None:
             {
                 "machine": machine(),
                 "date": time.strftime("%Y-%m-%d"),
+                "backend": backend,
                 "results": {s: {c: asdict(r) for c, r in v.items()} for s, v in results.items()},
                 "direct_by_threads": {
                     t: {c: asdict(r) for c, r in v.items()} for t, v in per_threads.items()
@@ -315,34 +369,66 @@ def render(
     per_threads: dict[int, dict[int, Run]],
     repeats: int,
     seconds: float,
+    backend: str,
 ) -> str:
+    direct = results["direct"]
     lines = [
         "## Side by side: direct, gunicorn baseline, this service",
         "",
         f"Command: `make bench-compare` (`python -m benchmarks.compare`). Machine: {machine()}. "
         f"Run on {time.strftime('%Y-%m-%d')}, all in one run; medians of {repeats} runs of {seconds:.0f} s; "
         f"{PER_REQUEST} real sentences per request, closed loop; load generator on the same machine. "
+        f"Embedder backend: `{backend}` (the service's default), in the direct call too. "
         "Plot: [compare.png](compare.png); raw numbers: [compare.json](compare.json).",
         "",
-        "| system | clients | sentences/s | vs direct | p50 ms | p99 ms | failed requests |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "### The HTTP path, option by option",
+        "",
+        "Each row is a fresh `serve run configs/serve.yaml` with one of Ray Serve's options set in the "
+        "environment of its Ray processes, over Serve's defaults; the last row is what `configs/serve.env` "
+        "ships. Sentences/s of `POST /v1/embed`, and the ratio to the direct call at the same clients.",
+        "",
+        "| variant | 1 client | 8 clients | 32 clients | p50 ms, 1 client | p99 ms, 32 clients "
+        "| failed | cold start s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for variant, (label, _) in VARIANTS.items():
+        if variant not in results:
+            continue
+        r = results[variant]
+        cells = " | ".join(
+            f"{r[c].sentences_per_s:.0f} ({r[c].sentences_per_s / direct[c].sentences_per_s:.2f}x)"
+            for c in CLIENTS
+        )
+        failed = sum(r[c].errors for c in CLIENTS)
+        lines.append(
+            f"| {label} | {cells} | {r[1].p50_ms:.0f} | {r[32].p99_ms:.0f} | {failed} | {cold[variant]:.1f} |"
+        )
+    lines += [
+        "",
+        "### Against the direct call and the gunicorn baseline",
+        "",
+        "| system | clients | sentences/s | vs direct | vs gunicorn, same backend | p50 ms | p99 ms "
+        "| failed requests |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for system, label in SYSTEMS.items():
+        if system not in results:
+            continue
         for clients in CLIENTS:
-            r = results[system][clients]
-            limit = results["direct"][clients].sentences_per_s
+            row = results[system][clients]
+            rate = row.sentences_per_s
+            same = results["gunicorn-same"][clients].sentences_per_s
             lines.append(
-                f"| {label} | {clients} | {r.sentences_per_s:.0f} | {r.sentences_per_s / limit:.2f} | "
-                f"{r.p50_ms:.0f} | {r.p99_ms:.0f} | {r.errors} |"
+                f"| {label} | {clients} | {rate:.0f} | {rate / direct[clients].sentences_per_s:.2f} | "
+                f"{rate / same:.2f} | {row.p50_ms:.0f} | {row.p99_ms:.0f} | {row.errors} |"
             )
     threads = ", ".join(
         f"{t} thread(s): " + "/".join(f"{v[c].sentences_per_s:.0f}" for c in CLIENTS)
         for t, v in per_threads.items()
     )
-    gunicorn, service = memory["gunicorn"], memory["service"]
     lines += [
         "",
-        f"Direct, sentences/s at {'/'.join(map(str, CLIENTS))} clients by torch threads: {threads}; "
+        f"Direct ({backend}), sentences/s at {'/'.join(map(str, CLIENTS))} clients by threads: {threads}; "
         "the table uses the better one.",
         "",
         "Memory after the load (PSS, MiB; PSS splits shared pages between the processes that map them, "
@@ -350,20 +436,35 @@ def render(
         "",
         "| what | PSS MiB |",
         "|---|---:|",
-        f"| gunicorn: master + workers ({gunicorn['processes']} processes) | {gunicorn['pss_mib']:.0f} |",
-        f"| service, embed path: proxy, controller, Ingress, Embedder, Clusterer, weights holder | "
-        f"{service['embed_path']:.0f} |",
-        f"| service, rest of the app: Detector, JobRunner | {service['rest_of_app']:.0f} |",
-        f"| Ray itself: raylet, GCS, agents, idle workers | {service['ray_system']:.0f} |",
+    ]
+    for name in ("gunicorn", "gunicorn-same"):
+        if name in memory:
+            m = memory[name]
+            lines.append(
+                f"| {SYSTEMS[name]}: master + workers ({m['processes']} processes) | {m['pss_mib']:.0f} |"
+            )
+    for variant in ("shipped", "default"):
+        if variant in memory:
+            m = memory[variant]
+            label = VARIANTS[variant][0]
+            lines += [
+                f"| service ({label}), embed path: HTTP proxy, controller, Ingress, Embedder, Clusterer "
+                f"| {m['embed_path']:.0f} |",
+                f"| service ({label}), rest of the app: Detector, JobRunner | {m['rest_of_app']:.0f} |",
+                f"| service ({label}), Ray itself: raylet, GCS, agents, idle workers "
+                f"| {m['ray_system']:.0f} |",
+            ]
+    restarts = {n: memory[n]["worker_restarts"] for n in ("gunicorn", "gunicorn-same") if n in memory}
+    replicas = {v: memory[v]["embedder_replicas"] for v in VARIANTS if v in memory}
+    colds = ", ".join(f"{v} {cold[v]:.1f} s" for v in VARIANTS if v in cold)
+    lines += [
         "",
-        f"gunicorn workers restarted by max_requests during its load: {gunicorn['worker_restarts']}. "
-        "The Embedder autoscaled (1 to 2 replicas) during the service's runs, as shipped; replicas at "
-        f"the end: {memory['service_embedder_replicas']}.",
+        f"gunicorn workers restarted by max_requests during the load: {restarts}. Embedder replicas "
+        f"at the end of each variant's load (it autoscales 1 to 2, as shipped): {replicas}.",
         "",
-        f"Cold start, start command to first answered `/v1/embed`: gunicorn {cold['gunicorn_s']} s "
-        f"(model load in the master {cold['gunicorn_model_load_s']} s); `serve run configs/serve.yaml` "
-        f"{cold['service_s']} s (starts Ray, all five deployments, both models). Per-replica model load "
-        "times with and without sharing are in the memory table above.",
+        "Cold start, start command to the first answered `/v1/embed`: gunicorn "
+        + ", ".join(f"{n} {cold[n]['s']} s (model load {cold[n]['model_load_s']} s)" for n in restarts)
+        + f"; `serve run configs/serve.yaml` (starts Ray, all five deployments, both models): {colds}.",
         "",
     ]
     return "\n".join(lines)
@@ -372,6 +473,8 @@ def render(
 def plot(results: dict[str, dict[int, Run]], path: Path) -> None:
     fig, (left, right) = pyplot().subplots(1, 2, figsize=(11, 4))
     for system, label in SYSTEMS.items():
+        if system not in results:
+            continue
         xs = list(CLIENTS)
         left.plot(xs, [results[system][c].sentences_per_s for c in xs], "o-", label=label)
         right.plot(xs, [results[system][c].p99_ms for c in xs], "o-", label=label)

@@ -89,7 +89,9 @@ def detect_pages(
     """
     detector = handle("Detector", app_name=app_name)
     version: ModelVersion = detector.resolve.remote(model).result(timeout_s=timeout_s)
-    routed = detector.options(multiplexed_model_id=version.model_id)
+    # By reference (a Ray actor call, not gRPC): the page's ObjectRef travels as a reference that Ray
+    # counts, never pickled out of band (which would pin the pixels in the object store for good).
+    routed = detector.options(multiplexed_model_id=version.model_id, _by_reference=True)
     images = [_page_image(p, points_per_pixel) for p in pages]
     responses = [
         routed.detect.remote(p, score_threshold=score_threshold, model=version, masks=masks) for p in images

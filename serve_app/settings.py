@@ -173,9 +173,15 @@ class JobRunnerConfig(_Strict):
     max_job_pages: int = Field(default=2000, ge=1, le=100_000)
     # A page may not render to more pixels than this (300 dpi Letter is 8.4 M); bounds memory per page.
     max_page_pixels: int = Field(default=20_000_000, ge=10_000, le=200_000_000)
-    # Pages rendered or detected at the same time, per job and (shared) for all synchronous analyses
-    # together: bounds object store use, while rendering the next pages overlaps detection of these.
-    max_pages_in_flight: int = Field(default=4, ge=1, le=256)
+    # Pages a job keeps alive at once (rendering, detecting, writing): pages_per_detector_replica for
+    # every running Detector replica, so one job keeps the whole cluster busy, re-read every
+    # capacity_refresh_s as replicas come and go; at most max_pages_in_flight, and no more page images
+    # than max_page_bytes_in_flight in the object store. max_pages_in_flight also bounds the pages of
+    # all synchronous analyses together.
+    pages_per_detector_replica: int = Field(default=4, ge=1, le=64)
+    max_pages_in_flight: int = Field(default=64, ge=1, le=1024)
+    max_page_bytes_in_flight: int = Field(default=512 * 2**20, ge=2**20, le=2**40)
+    capacity_refresh_s: float = Field(default=5.0, gt=0.0, le=3600.0)
     # Jobs run at the same time by one runner; the others wait, queued, in submission order.
     max_running_jobs: int = Field(default=2, ge=1, le=64)
     # Jobs waiting to start; a submit beyond this is answered 503 + Retry-After (the queue is not endless).

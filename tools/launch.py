@@ -20,9 +20,11 @@ from ray.serve.schema import ServeDeploySchema
 
 from serve_app.core.errors import ConfigError
 from serve_app.settings import DEPLOYMENT_CONFIGS, parse_settings
+from tools.manifests.render import read_env_file
 from tools.wait import wait_until
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "serve.yaml"
+SERVE_ENV = DEFAULT_CONFIG.parent / "serve.env"  # Ray Serve's switches for the cluster's processes
 APP_NAME = "serve_app"  # the application name in configs/serve.yaml (and serve_app.client.APP_NAME)
 
 
@@ -31,6 +33,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def serve_env(path: Path = SERVE_ENV) -> dict[str, str]:
+    """``NAME=value`` lines of ``configs/serve.env``: what every Ray process of the app needs in its
+    environment before it starts (``make run`` exports them; tests and benchmarks set them before
+    starting Ray)."""
+    return read_env_file(path.read_text())
 
 
 def load_config(

@@ -51,7 +51,9 @@ class Run:
 _RUNS: dict[int, Run] = {}
 
 
-def start_gunicorn(port: int, *, log_dir: Path | None = None) -> subprocess.Popen[bytes]:
+def start_gunicorn(
+    port: int, *, log_dir: Path | None = None, backend: str = "torch"
+) -> subprocess.Popen[bytes]:
     """Start the baseline on 127.0.0.1:``port`` in its own process group; output goes to a log file.
 
     The log is ``log_dir``/gunicorn-<port>.log (default: a new temporary directory, left in place);
@@ -59,7 +61,7 @@ def start_gunicorn(port: int, *, log_dir: Path | None = None) -> subprocess.Pope
     """
     directory = log_dir if log_dir is not None else Path(tempfile.mkdtemp(prefix="baseline-gunicorn-"))
     log = directory / f"gunicorn-{port}.log"
-    env = {**os.environ, **OFFLINE_ENV, "BASELINE_BIND": f"127.0.0.1:{port}"}
+    env = {**os.environ, **OFFLINE_ENV, "BASELINE_BIND": f"127.0.0.1:{port}", "BASELINE_BACKEND": backend}
     command = [str(GUNICORN), "-c", str(CONFIG), "main:app"]
     with log.open("wb") as out:
         started = time.perf_counter()

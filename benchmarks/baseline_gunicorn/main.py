@@ -19,9 +19,9 @@ fixture: started by ``launch.start_gunicorn`` (see README.md).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
-from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -40,11 +40,13 @@ from serve_app.core.schemas import (
     cluster_response,
     describe_errors,
 )
-from serve_app.models.embedding import encode, load_sentence_model
+from serve_app.models.embedding import SentenceEncoder, TorchEncoder, load_sentence_model
+from serve_app.models.onnx_embedding import OnnxEncoder, ensure_exported
 from serve_app.settings import ClustererConfig, EmbedderConfig, IngressConfig
 
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+# torch: the article's recipe. onnx-int8 / onnx: serve_app's Embedder backends, for a like-for-like
+# comparison (benchmarks/compare.py runs both).
+BACKEND = os.environ.get("BASELINE_BACKEND", "torch")
 
 # The marker ``launch.model_load_seconds`` looks for in the gunicorn log.
 LOAD_MESSAGE = "baseline model loaded in %.3f s"
@@ -62,14 +64,21 @@ def _logger() -> logging.Logger:
     return logger
 
 
-def load_language_model() -> SentenceTransformer:
-    """The article's ``load_language_model``: load once, ``.eval()``, ``.share_memory()``."""
+def load_language_model() -> SentenceEncoder:
+    """The article's ``load_language_model``: load once, ``.eval()``, ``.share_memory()`` (torch), or
+    the same ONNX Runtime session the service's Embedder runs, created in the master before the fork."""
     began = time.perf_counter()
-    language_model = load_sentence_model(num_threads=1)
-    language_model.eval()
-    language_model.share_memory()
+    if BACKEND == "torch":
+        language_model = load_sentence_model(num_threads=1)
+        language_model.eval()
+        language_model.share_memory()
+        encoder: SentenceEncoder = TorchEncoder(language_model)
+    elif BACKEND in ("onnx", "onnx-int8"):
+        encoder = OnnxEncoder(ensure_exported(None, BACKEND)[0], num_threads=1)
+    else:
+        raise SystemExit(f"BASELINE_BACKEND must be torch, onnx or onnx-int8, not {BACKEND!r}")
     _logger().info(LOAD_MESSAGE, time.perf_counter() - began)
-    return language_model
+    return encoder
 
 
 # Loaded at import, before the app object exists: with preload_app the gunicorn master runs this once
@@ -110,7 +119,7 @@ def healthz() -> HealthResponse:
 def embed(body: EmbedRequest) -> EmbedResponse:
     """L2-normalised embeddings of the sentences, in request order."""
     check_sentences(body.sentences, max_sentences=LIMITS.max_sentences, max_text_chars=LIMITS.max_text_chars)
-    vectors = encode(model, body.sentences, batch_size=ENCODE_BATCH_SIZE)
+    vectors = model.encode(body.sentences, batch_size=ENCODE_BATCH_SIZE)
     return EmbedResponse(
         embeddings=vectors.tolist(), dimension=int(vectors.shape[1]), count=int(vectors.shape[0])
     )
@@ -122,7 +131,7 @@ def cluster(body: ClusterRequest) -> ClusterResponse:
     texts = body.sentences
     check_sentences(texts, max_sentences=LIMITS.max_sentences, max_text_chars=LIMITS.max_text_chars)
     clustering = cluster_embeddings(
-        encode(model, texts, batch_size=ENCODE_BATCH_SIZE),
+        model.encode(texts, batch_size=ENCODE_BATCH_SIZE),
         distance_threshold=body.distance_threshold or CLUSTERER.distance_threshold,
         num_clusters=body.num_clusters,
         min_cluster_size=body.min_cluster_size,

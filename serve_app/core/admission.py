@@ -9,6 +9,7 @@ still runs on an idle service, alone). Pure logic, one instance per caller (an i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -87,3 +88,44 @@ class WorkLimit:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         self.limit = limit
+
+
+def pages_in_flight(
+    replicas: int, *, per_replica: int, maximum: int, page_bytes: int, byte_budget: int
+) -> int:
+    """Pages one job keeps alive at once: ``per_replica`` for every running Detector replica (so a job
+    uses the whole cluster, and rendering the next pages overlaps detecting these), within ``maximum``
+    and within ``byte_budget`` of page images in the object store (``page_bytes`` each). At least 1."""
+    by_memory = byte_budget // max(1, page_bytes)
+    return max(1, min(per_replica * max(1, replicas), maximum, by_memory))
+
+
+class PageWindow:
+    """At most ``limit`` pages of one document alive at once; the limit may change while it runs
+    (Detector replicas come and go), and pages waiting for a slot start as soon as it grows."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = max(1, limit)
+        self.in_use = 0
+        self.peak = 0
+        self._changed = asyncio.Condition()
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    async def resize(self, limit: int) -> None:
+        async with self._changed:
+            self._limit = max(1, limit)
+            self._changed.notify_all()
+
+    async def __aenter__(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.in_use < self._limit)
+            self.in_use += 1
+            self.peak = max(self.peak, self.in_use)
+
+    async def __aexit__(self, *_: object) -> None:
+        async with self._changed:
+            self.in_use -= 1
+            self._changed.notify()

@@ -7,7 +7,7 @@ Clients written for OpenAI (the official ``openai`` package, LangChain, LlamaInd
 from __future__ import annotations
 
 import base64
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
@@ -68,20 +68,22 @@ class EmbeddingsResponse(BaseModel):
     usage: Usage
 
 
+def vector_rows(vectors: np.ndarray, encoding_format: str) -> list[list[float]] | list[str]:
+    """Rows as JSON lists of numbers, or (``base64``) as base64 of their little-endian float32 bytes:
+    a quarter of the characters, and no float formatting in the ingress."""
+    rows = np.asarray(vectors, dtype="<f4")
+    if encoding_format == "base64":
+        return [base64.b64encode(row.tobytes()).decode("ascii") for row in rows]
+    numbers: list[list[float]] = rows.tolist()
+    return numbers
+
+
 def embeddings_response(
     vectors: np.ndarray, *, model: str, tokens: int, encoding_format: str
 ) -> EmbeddingsResponse:
     """OpenAI's answer for ``vectors`` (one row per input, in order)."""
-    rows = np.asarray(vectors, dtype="<f4")
-    data = [
-        Embedding(
-            index=i,
-            embedding=base64.b64encode(row.tobytes()).decode("ascii")
-            if encoding_format == "base64"
-            else row.tolist(),
-        )
-        for i, row in enumerate(rows)
-    ]
+    rows = vector_rows(vectors, encoding_format)
+    data = [Embedding(index=i, embedding=cast("list[float] | str", row)) for i, row in enumerate(rows)]
     return EmbeddingsResponse(data=data, model=model, usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -45,6 +45,10 @@ class EmbedRequest(_Body):
     """Sentences to embed."""
 
     sentences: list[StrictStr] = Field(min_length=1, description="Non-empty texts, one embedding each.")
+    encoding_format: Literal["float", "base64"] = Field(
+        default="float",
+        description="float: lists of numbers; base64: each vector as base64 of little-endian float32 bytes.",
+    )
 
 
 class ClusterRequest(_Body):
@@ -80,7 +84,9 @@ class ClusterRequest(_Body):
 class EmbedResponse(_Body):
     """L2-normalised float32 embeddings, in request order."""
 
-    embeddings: list[list[float]]
+    embeddings: list[list[float]] | list[str] = Field(
+        description="One per sentence: numbers, or base64 strings when encoding_format is base64."
+    )
     dimension: int
     count: int
 

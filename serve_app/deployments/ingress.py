@@ -49,6 +49,7 @@ from serve_app.core.openai_api import (
     OpenAIErrorResponse,
     embedding_model_names,
     embeddings_response,
+    vector_rows,
 )
 from serve_app.core.schemas import (
     NOT_BLANK,
@@ -461,7 +462,9 @@ class Ingress:
             vectors = await self._answer(self._embedder.embed.remote(body.sentences))
         return _json(
             EmbedResponse(
-                embeddings=vectors.tolist(), dimension=int(vectors.shape[1]), count=int(vectors.shape[0])
+                embeddings=vector_rows(vectors, body.encoding_format),
+                dimension=int(vectors.shape[1]),
+                count=int(vectors.shape[0]),
             )
         )
 

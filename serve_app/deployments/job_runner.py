@@ -33,7 +33,7 @@ from ray.serve.handle import DeploymentHandle
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from serve_app.core import job_keys as keys
-from serve_app.core.admission import WorkLimit
+from serve_app.core.admission import PageWindow, WorkLimit, pages_in_flight
 from serve_app.core.analysis import (
     AnalyzeOptions,
     AnalyzeResult,
@@ -108,6 +108,8 @@ class _Job:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     cancelling: bool = False  # DELETE asked: no page starts or writes any more
     writes: set[asyncio.Future[Any]] = field(default_factory=set)  # store writes in flight (threads)
+    window: PageWindow | None = None  # its pages alive at once, resized as Detector replicas change
+    page_bytes: int = 0  # the largest page image it renders (RGB bytes)
 
     def update(self, state: JobState, *, page: int | None = None) -> None:
         """Move to ``state`` (and record ``page`` as finished); wake whoever watches the job."""
@@ -126,6 +128,13 @@ class JobProgress:
 
     state: JobState
     pages: list[int]
+
+
+def _running_replicas(deployment: str) -> int:
+    """Replicas of ``deployment`` (in this replica's application) RUNNING now, from Serve's controller."""
+    app = serve.get_replica_context().app_name
+    states = serve.status().applications[app].deployments[deployment].replica_states
+    return sum(count for state, count in states.items() if state == "RUNNING")  # a str enum
 
 
 @serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": DEFAULT_NUM_CPUS["JobRunner"]})
@@ -156,6 +165,9 @@ class JobRunner:
         self._deliveries: dict[str, tuple[Store, Delivery]] = {}
         self._deliverer: asyncio.Task[None] | None = None
         self._deliver_now = asyncio.Event()
+        # Running Detector replicas (re-read every capacity_refresh_s): a job's pages in flight follow them.
+        self._detector_replicas = 1
+        self._capacity: asyncio.Task[None] | None = None
         # Pages of synchronous analyses alive now, and the most there ever were (reported by ready()).
         self._sync_pages = 0
         self._sync_pages_peak = 0
@@ -196,6 +208,12 @@ class JobRunner:
             "running": len(self._running),
             "queued": len(self._pending),
             "max_pages_in_flight": self._config.max_pages_in_flight,
+            "detector_replicas": self._detector_replicas,
+            "job_pages_in_flight": {
+                j.state.id: {"limit": j.window.limit, "in_use": j.window.in_use, "peak": j.window.peak}
+                for j in self._jobs.values()
+                if j.window is not None
+            },
             "sync_pages_in_flight_peak": self._sync_pages_peak,
             "sync_pages_admitted": self._sync_admitted.in_flight,
             "max_sync_pages_queued": self._config.max_sync_pages_queued,
@@ -558,6 +576,8 @@ class JobRunner:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="retention-sweep")
         if self._deliverer is None:
             self._deliverer = asyncio.get_running_loop().create_task(self._deliver_forever(), name="webhooks")
+        if self._capacity is None:
+            self._capacity = asyncio.get_running_loop().create_task(self._watch_capacity(), name="capacity")
         if self._resumed is None:
             self._resumed = asyncio.get_running_loop().create_task(self._resume_unfinished())
         try:
@@ -704,10 +724,47 @@ class JobRunner:
             key = keys.page_key(job_id, page.number, "json")
             await self._write(job, put_json, store, key, page.model_dump(), then=done)
 
-        in_flight = asyncio.Semaphore(self._config.max_pages_in_flight)  # per job
-        await self._run_pages(
-            pdf_ref, todo, job.state.options, version, on_page=page_done, in_flight=in_flight
+        scale = job.state.options.dpi / 72.0
+        job.page_bytes = max(
+            (round(p.width_pt * scale) * round(p.height_pt * scale) * 3 for p in todo), default=1
         )
+        job.window = PageWindow(self._job_pages_in_flight(job))
+        try:
+            await self._run_pages(
+                pdf_ref, todo, job.state.options, version, on_page=page_done, in_flight=job.window
+            )
+        finally:
+            logger.info(
+                "job %s: at most %d pages in flight (limit %d, %d Detector replicas)",
+                job_id, job.window.peak, job.window.limit, self._detector_replicas,
+            )  # fmt: skip
+
+    def _job_pages_in_flight(self, job: _Job) -> int:
+        config = self._config
+        return pages_in_flight(
+            self._detector_replicas,
+            per_replica=config.pages_per_detector_replica,
+            maximum=config.max_pages_in_flight,
+            page_bytes=job.page_bytes,
+            byte_budget=config.max_page_bytes_in_flight,
+        )
+
+    async def _watch_capacity(self) -> None:
+        """Every ``capacity_refresh_s``: count the running Detector replicas (Serve's controller) and
+        resize the page window of every running job to match."""
+        while True:
+            try:
+                replicas = await asyncio.to_thread(_running_replicas, "Detector")
+            except Exception as exc:  # the controller is restarting: keep the last count
+                logger.warning("cannot read the Detector's replica count: %s", exc)
+            else:
+                if replicas != self._detector_replicas:
+                    logger.info("Detector replicas running: %d (was %d)", replicas, self._detector_replicas)
+                self._detector_replicas = max(1, replicas)
+                for job in list(self._jobs.values()):
+                    if job.window is not None:
+                        await job.window.resize(self._job_pages_in_flight(job))
+            await asyncio.sleep(self._config.capacity_refresh_s)
 
     # ---- the page pipeline ----------------------------------------------------------------------
 
@@ -727,7 +784,7 @@ class JobRunner:
         version: ModelVersion,
         *,
         on_page: PageDone | None,
-        in_flight: asyncio.Semaphore,
+        in_flight: asyncio.Semaphore | PageWindow,
     ) -> list[PageResult]:
         """Render, detect and read the text of ``pages``; ``in_flight`` bounds the pages alive at once."""
         render = render_task.options(num_cpus=self._config.render_num_cpus)
@@ -882,8 +939,10 @@ class JobRunner:
         return version
 
     async def _detect(self, page: PageImage, version: ModelVersion, options: AnalyzeOptions) -> list[Region]:
-        # Routed by version: Serve prefers a Detector replica that already holds this model.
-        detector = self._detector.options(multiplexed_model_id=version.model_id)
+        # Routed by version: Serve prefers a Detector replica that already holds this model. By reference
+        # (a Ray actor call even where Serve talks gRPC between deployments, RAY_SERVE_THROUGHPUT_OPTIMIZED):
+        # the page's ObjectRef is then counted by Ray, not pickled out of band and pinned for good.
+        detector = self._detector.options(multiplexed_model_id=version.model_id, _by_reference=True)
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(RETRYABLE),
             stop=stop_after_delay(self._config.detect_retry_s),

@@ -1,12 +1,13 @@
-"""WorkLimit: admission by units of work, refused at once with a retry hint when full."""
+"""Admission: WorkLimit (units of work, refused at once with a retry hint when full), a job's page window."""
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 
 import pytest
 
-from serve_app.core.admission import WorkLimit
+from serve_app.core.admission import PageWindow, WorkLimit, pages_in_flight
 from serve_app.core.errors import Unavailable
 
 
@@ -84,3 +85,35 @@ def test_admit_growing_holds_a_unit_before_the_size_is_known() -> None:
         grow(2)  # shrinking keeps what is held
         assert limit.in_flight == 3
     assert limit.in_flight == 0
+
+
+def test_pages_in_flight_follow_the_detector_replicas_within_the_bounds() -> None:
+    page = 595 * 842 * 3  # A4 at 72 dpi, RGB
+    kwargs = {"per_replica": 4, "maximum": 64, "byte_budget": 512 * 2**20}
+    assert [pages_in_flight(n, page_bytes=page, **kwargs) for n in (0, 1, 2, 8)] == [4, 4, 8, 32]
+    assert pages_in_flight(100, page_bytes=page, **kwargs) == 64  # the maximum
+    big = 2480 * 3508 * 3  # A4 at 300 dpi: 26 MB
+    assert pages_in_flight(8, page_bytes=big, **kwargs) == 20  # 512 MiB of page images
+    assert pages_in_flight(8, page_bytes=2**40, **kwargs) == 1  # always at least one
+
+
+def test_page_window_bounds_pages_and_grows_while_they_wait() -> None:
+    async def scenario() -> tuple[int, int, int]:
+        window = PageWindow(2)
+        release = asyncio.Event()
+
+        async def page() -> None:
+            async with window:
+                await release.wait()
+
+        tasks = [asyncio.create_task(page()) for _ in range(6)]
+        await asyncio.sleep(0.01)
+        first = window.in_use  # 2 started, 4 wait
+        await window.resize(5)  # a replica joined: 3 more start at once
+        await asyncio.sleep(0.01)
+        grown = window.in_use
+        release.set()
+        await asyncio.gather(*tasks)
+        return first, grown, window.peak
+
+    assert asyncio.run(scenario()) == (2, 5, 5)

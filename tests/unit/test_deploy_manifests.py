@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from tools.manifests import cli, render, serve_config, sizing, values
+from tools.manifests.render import SERVE_ENV_PATH, read_env_file
 from tools.manifests.sizing import Demand, GiB, PodSize, Resources
 
 REPO = Path(__file__).resolve().parents[2]
@@ -410,6 +411,13 @@ def test_image_provides_what_the_manifest_expects() -> None:
     pod_env = {e["name"]: e.get("value") for e in only_container(worker_group())["env"]}
     for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         assert env[name] == pod_env[name] == "1"
+    # Ray Serve's switches (configs/serve.env), read by every Ray process at start: image, head, workers.
+    switches = read_env_file(SERVE_ENV_PATH.read_text())
+    assert switches["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
+    for _, group in ray_groups():
+        container_env = {e["name"]: e.get("value") for e in only_container(group)["env"]}
+        assert {k: container_env.get(k) for k in switches} == switches
+    assert {k: env.get(k) for k in switches} == switches
     # KubeRay generates `ray start` itself: the pods set no command, the image keeps `ray` from its base.
     port = yaml.safe_load(SERVE_YAML.read_text())["http_options"]["port"]
     for _, group in ray_groups():

@@ -30,6 +30,28 @@ LOCK_PATH = REPO_ROOT / "requirements.lock"
 PYPROJECT_PATH = REPO_ROOT / "pyproject.toml"
 VALUES_PATH = REPO_ROOT / "k8s" / "values.yaml"
 TEMPLATE_PATH = REPO_ROOT / "k8s" / "kuberay.yaml.tmpl"
+SERVE_ENV_PATH = REPO_ROOT / "configs" / "serve.env"
+
+
+def read_env_file(text: str) -> dict[str, str]:
+    """``NAME=value`` lines (``configs/serve.env``); blank lines and ``#`` comments skipped."""
+    pairs = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, sep, value = line.partition("=")
+            if not sep or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", name.strip()):
+                raise ValueError(f"not a NAME=value line: {line!r}")
+            pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def env_entries(pairs: dict[str, str], indent: int) -> str:
+    """Container ``env`` list entries for ``pairs``, each marked as coming from configs/serve.env."""
+    return "\n".join(
+        f'{" " * indent}- {{name: {name}, value: "{value}"}}  # configs/serve.env'
+        for name, value in pairs.items()
+    )
 
 
 def pinned_ray_version(lock_text: str) -> str:
@@ -92,9 +114,18 @@ def _pod_fields(prefix: str, pod: PodSize, shm_margin: int) -> dict[str, str]:
 
 
 def render_manifest(
-    serve_text: str, *, ray_version: str, app_version: str, values: Values, template: str
+    serve_text: str,
+    *,
+    ray_version: str,
+    app_version: str,
+    values: Values,
+    template: str,
+    serve_env: dict[str, str] | None = None,
 ) -> str:
-    """The RayService manifest (text with comments) for configs/serve.yaml's text ``serve_text``."""
+    """The RayService manifest (text with comments) for configs/serve.yaml's text ``serve_text``;
+    ``serve_env`` (default: configs/serve.env) goes into the environment of every Ray container."""
+    if serve_env is None:
+        serve_env = read_env_file(SERVE_ENV_PATH.read_text())
     serve_config: dict[str, Any] = yaml.safe_load(serve_text)
     pod_text = pod_serve_config_text(serve_text)
     worker, head = values.worker.size, values.head.size
@@ -122,6 +153,8 @@ def render_manifest(
             "keys_secret": values.secrets.api_keys,
             "serve_port": int((serve_config.get("http_options") or {}).get("port", 8000)),
             "serve_config": textwrap.indent(pod_text, " " * 4).rstrip("\n"),
+            "serve_env_head": env_entries(serve_env, 16),
+            "serve_env_worker": env_entries(serve_env, 18),
             "upscaling_mode": values.autoscaler.upscaling_mode,
             "idle_timeout_s": values.autoscaler.idle_timeout_s,
             "autoscaler_cpu": cpu_quantity(autoscaler.milli_cpus),
