@@ -73,6 +73,17 @@ def start_service(config: Path, *, env_vars: dict[str, str] | None = None) -> st
     return f"http://127.0.0.1:{port}"
 
 
+def stop_service() -> None:
+    """Shut Serve down and leave this process's Ray, so the next ``start_service`` starts a fresh one.
+    (With HAProxy, configs/serve.env, Serve does not start again in a Ray it was shut down in: the old
+    controller outlives its 30 s shutdown and the new client attaches to it as it dies.)"""
+    import ray
+    from ray import serve
+
+    serve.shutdown()
+    ray.shutdown()
+
+
 # --- closed-loop load -------------------------------------------------------------------------------
 
 

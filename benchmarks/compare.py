@@ -27,6 +27,7 @@ import asyncio
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -281,13 +282,51 @@ def gunicorn_part(
     return results, memory, cold
 
 
+def alternate(variants: list[str], *, rounds: int, repeats: int, seconds: float) -> None:
+    """Variants in turn, each on a fresh `serve run`, ``rounds`` times; every run's sentences/s."""
+    texts = sentences()
+    logs = ROOT / "build" / "bench-compare"
+    logs.mkdir(parents=True, exist_ok=True)
+    runs: dict[str, dict[int, list[float]]] = {v: {8: [], 32: []} for v in variants}
+    for round_number in range(1, rounds + 1):
+        for variant in variants:
+            proc, url, _ = start_variant(variant, logs)
+            try:
+                http_run(url, texts, 8, 3)  # warm-up
+                for clients in (8, 32):
+                    got = [http_run(url, texts, clients, seconds).sentences_per_s for _ in range(repeats)]
+                    runs[variant][clients] += got
+                    print(
+                        f"round {round_number} {variant} clients={clients}: {[round(r) for r in got]}",
+                        flush=True,
+                    )
+            finally:
+                stop_variant(proc)
+    print("| variant | 8 clients, every run | 32 clients, every run | median 8 | median 32 |")
+    print("|---|---|---|---:|---:|")
+    for variant, by_clients in runs.items():
+        cells = " | ".join(", ".join(f"{r:.0f}" for r in by_clients[c]) for c in (8, 32))
+        medians = " | ".join(f"{statistics.median(by_clients[c]):.0f}" for c in (8, 32))
+        print(f"| {VARIANTS[variant][0]} | {cells} | {medians} |")
+
+
 def main() -> None:
     parser = bench_parser("direct vs gunicorn baseline vs this service, and Serve's HTTP options A/B")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"subset of {','.join(VARIANTS)}")
+    parser.add_argument(
+        "--alternate",
+        metavar="A,B",
+        help="only A/B two variants, alternating A B A B (--rounds), at 8 and 32 clients: drift on a "
+        "noisy machine hits both alike (printed, nothing written)",
+    )
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     repeats, seconds = (1, 3.0) if args.quick else (args.repeats, args.seconds)
+    if args.alternate:
+        alternate(args.alternate.split(","), rounds=args.rounds, repeats=max(2, repeats), seconds=seconds)
+        return
     variants = [v for v in VARIANTS if v in args.variants.split(",")]
     texts = sentences()
     backend = AppArgs().embedder_backend
@@ -462,8 +501,10 @@ def render(
         f"gunicorn workers restarted by max_requests during the load: {restarts}. Embedder replicas "
         f"at the end of each variant's load (it autoscales 1 to 2, as shipped): {replicas}.",
         "",
-        "Cold start, start command to the first answered `/v1/embed`: gunicorn "
-        + ", ".join(f"{n} {cold[n]['s']} s (model load {cold[n]['model_load_s']} s)" for n in restarts)
+        "Cold start, start command to the first answered `/v1/embed`: "
+        + ", ".join(
+            f"{SYSTEMS[n]} {cold[n]['s']} s (model load {cold[n]['model_load_s']} s)" for n in restarts
+        )
         + f"; `serve run configs/serve.yaml` (starts Ray, all five deployments, both models): {colds}.",
         "",
     ]

@@ -29,6 +29,7 @@ from benchmarks._harness import (
     median_run,
     sentences,
     start_service,
+    stop_service,
     strided_batches,
     write_section,
 )
@@ -100,8 +101,6 @@ def main() -> None:
     (best_threads, best_batch), limit = max(direct.items(), key=lambda kv: kv[1])
     one_thread_limit = max(r for (t, _), r in direct.items() if t == 1)
 
-    from ray import serve
-
     service: dict[tuple[str, int], Run] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for variant in VARIANTS:
@@ -127,7 +126,7 @@ def main() -> None:
                     f"p50 {median.p50_ms:.0f} ms, p99 {median.p99_ms:.0f} ms",
                     flush=True,
                 )
-            serve.shutdown()
+            stop_service()
 
     lines = [
         "## Embedding throughput",

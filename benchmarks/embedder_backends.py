@@ -132,8 +132,8 @@ def render(results: dict[str, dict[str, Any]], threads_options: list[int], secon
             lines.append(f"| {backend} | {threads} | {cells} | {ratio:.2f}x |")
     lines += [
         "",
-        "| backend | file MiB | load s | cosine to torch, min / median | same text alone vs in a batch, "
-        "min cosine | nine titles exact | ARI, defaults | ARI, Ward 8 |",
+        "| backend | file MiB | load s (imports done, files cached) | cosine to torch, min / median "
+        "| same text alone vs in a batch, min cosine | nine titles exact | ARI, defaults | ARI, Ward 8 |",
         "|---|---:|---:|---|---:|---|---:|---:|",
     ]
     for backend, r in results.items():

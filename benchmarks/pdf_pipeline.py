@@ -27,7 +27,14 @@ from pathlib import Path
 import httpx
 import yaml
 
-from benchmarks._harness import bench_parser, machine, percentiles_ms, start_service, write_section
+from benchmarks._harness import (
+    bench_parser,
+    machine,
+    percentiles_ms,
+    start_service,
+    stop_service,
+    write_section,
+)
 
 DPI = 72
 SEED = 2_026_112  # not a training or evaluation seed
@@ -145,8 +152,6 @@ def run_throughput(pdf: bytes, warm_up: bytes, *, pages: int, repeats: int) -> s
         direct[threads] = [direct_pages_per_s(pdf, pages, threads=threads) for _ in range(repeats)]
         print(f"direct threads={threads}: {[f'{r:.2f}' for r in direct[threads]]} pages/s", flush=True)
 
-    from ray import serve
-
     service: dict[int, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for replicas in (1, 2):
@@ -156,7 +161,7 @@ def run_throughput(pdf: bytes, warm_up: bytes, *, pages: int, repeats: int) -> s
                 service[replicas] = [job_pages_per_s(http, pdf, pages) for _ in range(repeats)]
                 runs = [f"{r:.2f}" for r in service[replicas]]
                 print(f"service detector={replicas}: {runs} pages/s", flush=True)
-            serve.shutdown()
+            stop_service()
 
     one_thread = statistics.median(direct[1])
     best_direct = max(statistics.median(r) for r in direct.values())
@@ -200,7 +205,6 @@ RESPONSIVENESS_VARIANTS = {
 
 
 def run_responsiveness(long_pdf: bytes, *, job_pages: int, idle_probes: int) -> str:
-    from ray import serve
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -216,7 +220,7 @@ def run_responsiveness(long_pdf: bytes, *, job_pages: int, idle_probes: int) -> 
                         f"{busy.p99_ms:.1f} | {busy.p99_ms / idle.p99_ms:.2f} | "
                         f"{idle.count} idle, {busy.count} busy |"
                     )
-            serve.shutdown()
+            stop_service()
     return "\n".join(
         [
             "## PDF pipeline responsiveness",
