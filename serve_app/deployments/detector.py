@@ -268,13 +268,22 @@ class Detector:
             **self._config.model_dump(),
         }
 
-    def check_health(self) -> None:
-        """Serve's periodic health check: also tells the weights holders their weights are in use."""
+    async def check_health(self) -> None:
+        """Serve's periodic health check: also tells the weights holders their weights are in use, and
+        hands a default model loaded at start to the multiplexer."""
         self._ensure_models()
         with self._lock:
             loaded = list(self._loaded.values())
+            default_id = self._versions[self._default].model_id
+            unannounced = default_id in self._preloaded
         for model in loaded:
             model.weights.touch()
+        if unannounced:
+            # Serve routes a request naming a model to the replicas that report it loaded, and reaches
+            # the others only when those are full. A default loaded at start is reported once the
+            # multiplexer holds it: without this, a fresh replica got no pages while another that had
+            # served one could take more (one job kept one Detector of two busy).
+            await self._get_model(default_id)
 
     # ---- models -----------------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """The app on a real multi-node Ray cluster: replicas spread over two worker nodes, requests served over
 HTTP and through handles from another job, and a worker node dying without the service going down.
 
-The tests run in file order and share one cluster: the node-failure test comes last because it leaves
-one worker.
+The tests run in file order and share one cluster: the job test comes first (it needs Detector replicas
+that have detected nothing yet), the node-failure test last because it leaves one worker.
 """
 
 from __future__ import annotations
@@ -90,28 +90,6 @@ def serve_recovered(node_id: str) -> bool:
     return bool(nodes) and set(nodes.values()) == {node_id}
 
 
-def test_replicas_spread_over_both_workers_and_http_works(
-    serve_cluster: ServeCluster, http: httpx.Client
-) -> None:
-    workers = {w.node_id for w in serve_cluster.workers}
-    for name in SCALED:
-        nodes = replica_nodes(name)
-        assert sorted(nodes.values()) == sorted(workers), f"{name} replicas: {nodes}"
-    everything = replica_nodes()
-    assert len(everything) == 2 * REPLICAS + 3  # + Ingress, Clusterer, JobRunner
-    assert set(everything.values()) <= workers  # nothing on the head (0 CPUs)
-    proxies = system_actor_nodes("SERVE_PROXY_ACTOR")
-    # HeadOnly. With HAProxy (configs/serve.env) the head also runs Serve's fallback proxy actor.
-    assert set(proxies.values()) == {serve_cluster.head_node_id}, proxies
-
-    assert_two_groups(http.post("/v1/cluster", json={"sentences": NINE_TITLES}))
-    assert_detects_two_pages(http.post("/v1/detect", content=pdfs.text_pdf(2), headers=PDF))
-
-
-def test_client_functions_from_another_job(serve_cluster: ServeCluster) -> None:
-    check_report(run_as_separate_job(serve_cluster.cluster.address, timeout_s=420))
-
-
 def test_one_job_keeps_every_detector_replica_busy(serve_cluster: ServeCluster, http: httpx.Client) -> None:
     runner = serve.get_deployment_handle("JobRunner", app_name=APP_NAME)
     wait_until(lambda: runner.ready.remote().result()["detector_replicas"] == REPLICAS, 30, interval_s=1)
@@ -132,10 +110,13 @@ def test_one_job_keeps_every_detector_replica_busy(serve_cluster: ServeCluster, 
     assert http.get(f"/v1/jobs/{job_id}").json()["status"] == "succeeded"
     # 4 pages per running Detector replica (pages_per_detector_replica), not a fixed 4 per job...
     assert max(peaks) > 4, peaks
-    # ...and both replicas, one on each worker node, worked on the job's pages.
+    # ...and both replicas, one on each worker node, worked on the job's pages: each did at least a
+    # fifth of the Detector work (this is the first detection work of the session, so no replica holds
+    # the model from an earlier request; before the default model was announced at start, one replica
+    # took every page).
     busy = {name: cpu_seconds(pid) - before[name] for name, pid in detectors.items()}
     assert sorted(replica_nodes("Detector").values()) == sorted(w.node_id for w in serve_cluster.workers)
-    assert all(seconds > 0.5 for seconds in busy.values()), busy
+    assert min(busy.values()) >= 0.2 * sum(busy.values()), busy
 
 
 def actor_pid(name: str) -> int:
@@ -147,6 +128,28 @@ def cpu_seconds(pid: int) -> float:
     """CPU time of a process (every node of this test cluster is on this machine)."""
     times = psutil.Process(pid).cpu_times()
     return float(times.user + times.system)
+
+
+def test_replicas_spread_over_both_workers_and_http_works(
+    serve_cluster: ServeCluster, http: httpx.Client
+) -> None:
+    workers = {w.node_id for w in serve_cluster.workers}
+    for name in SCALED:
+        nodes = replica_nodes(name)
+        assert sorted(nodes.values()) == sorted(workers), f"{name} replicas: {nodes}"
+    everything = replica_nodes()
+    assert len(everything) == 2 * REPLICAS + 3  # + Ingress, Clusterer, JobRunner
+    assert set(everything.values()) <= workers  # nothing on the head (0 CPUs)
+    proxies = system_actor_nodes("SERVE_PROXY_ACTOR")
+    # HeadOnly. With HAProxy (configs/serve.env) the head also runs Serve's fallback proxy actor.
+    assert set(proxies.values()) == {serve_cluster.head_node_id}, proxies
+
+    assert_two_groups(http.post("/v1/cluster", json={"sentences": NINE_TITLES}))
+    assert_detects_two_pages(http.post("/v1/detect", content=pdfs.text_pdf(2), headers=PDF))
+
+
+def test_client_functions_from_another_job(serve_cluster: ServeCluster) -> None:
+    check_report(run_as_separate_job(serve_cluster.cluster.address, timeout_s=420))
 
 
 def test_a_worker_node_dies_and_serve_recovers(serve_cluster: ServeCluster, http: httpx.Client) -> None:
