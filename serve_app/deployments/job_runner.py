@@ -377,7 +377,10 @@ class JobRunner:
 
     def _retire(self, job_id: str, job: _Job) -> None:
         """A job that ended leaves the runner's jobs; it is kept a while among the recent ones, so a watcher
-        that looks after the end still gets the last pages' numbers."""
+        that looks after the end still gets the last pages' numbers. It keeps its state and page order
+        only: its page results are in the store, and its PDF leaves the object store (256 finished jobs'
+        results held here were most of the JobRunner's growth in bench-creep)."""
+        job.results, job.pdf, job.pages, job.window = {}, None, None, None
         self._recent[job_id] = self._jobs.pop(job_id, job)
         while len(self._recent) > RECENT_JOBS:
             self._recent.popitem(last=False)
