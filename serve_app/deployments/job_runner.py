@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import os
 import time
 from collections import Counter, OrderedDict
@@ -58,7 +59,7 @@ from serve_app.core.errors import (
 )
 from serve_app.core.jobs import JobState, now
 from serve_app.core.layout import Region
-from serve_app.core.pdf import PageInfo
+from serve_app.core.pdf import PageInfo, page_pixels
 from serve_app.core.storage import Store, get_json, open_store, put_json
 from serve_app.core.webhooks import (
     SECRET_ENV,
@@ -727,9 +728,9 @@ class JobRunner:
             key = keys.page_key(job_id, page.number, "json")
             await self._write(job, put_json, store, key, page.model_dump(), then=done)
 
-        scale = job.state.options.dpi / 72.0
+        dpi = job.state.options.dpi
         job.page_bytes = max(
-            (round(p.width_pt * scale) * round(p.height_pt * scale) * 3 for p in todo), default=1
+            (math.prod(page_pixels(p.width_pt, p.height_pt, dpi=dpi)) * 3 for p in todo), default=1
         )
         job.window = PageWindow(self._job_pages_in_flight(job))
         try:
