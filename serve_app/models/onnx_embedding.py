@@ -68,8 +68,8 @@ def onnx_path(model_path: str | Path | None, backend: Backend) -> Path:
     return cache_dir() / f"{model_name(model_path)}-{_cache_key(model_path)}" / f"{backend}.onnx"
 
 
-def export(model_path: str | Path | None, out: Path, *, int8: bool) -> Path:
-    """Export the sentence-transformers model at ``model_path`` to ``out`` (written atomically)."""
+def export_float(model_path: str | Path | None, out: Path) -> Path:
+    """Export the sentence-transformers model at ``model_path`` to ``out`` in float32 (written atomically)."""
     import torch
 
     from serve_app.models.embedding import load_sentence_model
@@ -89,33 +89,18 @@ def export(model_path: str | Path | None, out: Path, *, int8: bool) -> Path:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as work:
-        float_file = Path(work) / "float.onnx"
+        result = Path(work) / "float.onnx"
         axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"embedding": {0: "batch"}}
         with torch.inference_mode():
             torch.onnx.export(
                 Whole().eval(),
                 tuple(sample[n] for n in names),
-                str(float_file),
+                str(result),
                 input_names=names,
                 output_names=["embedding"],
                 dynamic_axes=axes,
                 opset_version=_OPSET,
                 dynamo=False,
-            )
-        result = float_file
-        if int8:
-            import onnx
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            matmuls = [n.name for n in onnx.load(str(float_file)).graph.node if n.op_type == "MatMul"]
-            result = Path(work) / "int8.onnx"
-            quantize_dynamic(
-                float_file,
-                result,
-                weight_type=QuantType.QInt8,
-                per_channel=True,
-                op_types_to_quantize=["MatMul", "Gather"],
-                nodes_to_exclude=[n for n in matmuls if KEEP_FLOAT.search(n)],
             )
         _write_metadata(
             result,
@@ -125,6 +110,27 @@ def export(model_path: str | Path | None, out: Path, *, int8: bool) -> Path:
                 "inputs": names,
                 "recipe": RECIPE,
             },
+        )
+        os.replace(result, out)
+    return out
+
+
+def quantize_int8(float_file: Path, out: Path) -> Path:
+    """The float32 export ``float_file`` with int8 weights (the recipe above), at ``out`` (written
+    atomically; the metadata comes along)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    matmuls = [n.name for n in onnx.load(str(float_file)).graph.node if n.op_type == "MatMul"]
+    with tempfile.TemporaryDirectory(dir=out.parent) as work:
+        result = Path(work) / "int8.onnx"
+        quantize_dynamic(
+            float_file,
+            result,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul", "Gather"],
+            nodes_to_exclude=[n for n in matmuls if KEEP_FLOAT.search(n)],
         )
         os.replace(result, out)
     return out
@@ -140,13 +146,17 @@ def _write_metadata(path: Path, values: dict[str, Any]) -> None:
 
 
 def ensure_exported(model_path: str | Path | None, backend: Backend) -> tuple[Path, bool]:
-    """The cached export for ``backend``, exporting it first if the cache lacks it.
-    Returns the file and whether it was exported now."""
+    """The cached export for ``backend``, exporting it first if the cache lacks it (``onnx-int8`` is
+    quantised from the cached ``onnx`` export, so the model is exported from torch once per node).
+    Returns the file and whether it was made now."""
     path = onnx_path(model_path, backend)
     if path.is_file():
         return path, False
     try:
-        return export(model_path, path, int8=backend == "onnx-int8"), True
+        if backend == "onnx":
+            return export_float(model_path, path), True
+        float_file, _ = ensure_exported(model_path, "onnx")
+        return quantize_int8(float_file, path), True
     except ModelUnavailable:
         raise
     except Exception as exc:  # torch.onnx and onnxruntime raise many kinds; the reason is what counts
