@@ -62,12 +62,11 @@ def start_service(config: Path, *, env_vars: dict[str, str] | None = None) -> st
     """Deploy ``config`` on a local Ray (started here if needed) at a free port; return its base URL."""
     import ray
 
-    from tools.launch import deploy, free_port, load_config, serve_env
+    from tools.launch import deploy, free_port, load_config, use_serve_env
 
     port = free_port()
     if not ray.is_initialized():
-        for name, value in serve_env().items():  # as `make` exports them; the Ray processes inherit them
-            os.environ.setdefault(name, value)
+        use_serve_env()
         ray.init(namespace="serve", include_dashboard=False, log_to_driver=False)
     deploy(load_config(config, port=port, env_vars=env_vars))
     return f"http://127.0.0.1:{port}"

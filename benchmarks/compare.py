@@ -232,7 +232,7 @@ def stop_variant(proc: subprocess.Popen[bytes]) -> None:
     subprocess.run([str(Path(sys.executable).parent / "ray"), "stop", "--force"], capture_output=True)
 
 
-def embedder_replicas(url: str) -> int:
+def embedder_replicas() -> int:
     """Embedder replicas running now (the Serve REST API is not up without the dashboard: count the
     replica processes instead)."""
     return sum("ServeReplica:serve_app:Embedder" in title for title in ray_processes().values())
@@ -364,7 +364,7 @@ def main() -> None:
                 lambda c, url=url: http_run(url, texts, c, seconds),
                 repeats,
             )
-            memory[variant] = service_memory() | {"embedder_replicas": embedder_replicas(url)}
+            memory[variant] = service_memory() | {"embedder_replicas": embedder_replicas()}
             if variant == "shipped":
                 env = variant_env(variant)
                 results["handle"] = measure(

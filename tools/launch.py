@@ -8,6 +8,7 @@ CLI does. That is pin-sensitive: check it when upgrading Ray (requirements.lock 
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,13 @@ def serve_env(path: Path = SERVE_ENV) -> dict[str, str]:
     environment before it starts (``make run`` exports them; tests and benchmarks set them before
     starting Ray)."""
     return read_env_file(path.read_text())
+
+
+def use_serve_env() -> None:
+    """Put ``configs/serve.env`` into this process's environment where it is not set already (``make``
+    exports it), before ``ray.init`` starts a local Ray: the Ray processes inherit it."""
+    for name, value in serve_env().items():
+        os.environ.setdefault(name, value)
 
 
 def load_config(

@@ -8,7 +8,6 @@ local directory for the tests that cover that back end.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from serve_app.models.source import MODEL_CACHE_ENV
 from tests.app.helpers import set_user_config, wait_for_ready_field
 from tests.d2_models import random_model, train_tiny, upload
 from tests.s3_server import make_bucket, moto_s3_server, s3_client, s3_env
-from tools.launch import DEFAULT_CONFIG, deploy, free_port, load_config, serve_env
+from tools.launch import DEFAULT_CONFIG, deploy, free_port, load_config, use_serve_env
 
 BUCKET = "serve-app-test"
 PREFIX = "app-tier"
@@ -104,8 +103,7 @@ def serve_config(
 
 @pytest.fixture(scope="session")
 def serve_url(serve_config: ServeDeploySchema) -> Iterator[str]:
-    for name, value in serve_env().items():  # as `make test` exports them; the Ray processes inherit them
-        os.environ.setdefault(name, value)
+    use_serve_env()
     ray.init(namespace="serve", include_dashboard=False, log_to_driver=False)
     try:
         deploy(serve_config, timeout_s=300)
