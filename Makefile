@@ -16,7 +16,7 @@ include configs/serve.env
 export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' configs/serve.env)
 
 .PHONY: install browser check fuzz-api run test test-unit test-app test-cluster lint bench bench-embed bench-pdf bench-autoscaling bench-detector clustering-quality \
-	bench-perf bench-memory bench-compare bench-creep bench-models bench-overload bench-backends \
+	bench-perf bench-memory bench-compare bench-creep bench-models bench-overload bench-backends real-data \
 	train-detector evaluate-detector lock clean manifests docker
 
 install: $(STAMP)
@@ -106,7 +106,16 @@ train-detector: install
 	$(BIN)/python -m serve_app.training.train --out build/train/r18 --docs 1000 --pages 4 --dpi 72 \
 	  --max-iter 2500 --batch 2 --max-minutes 75 --threads 2 --export models/layout_detector
 
+# Labelled real pages (serve_app/training/real): Debian's TeX Live documentation packages fetched with
+# apt-get download (needs `apt-get update` once; about 1 GB), split by document family into
+# build/real/train and build/real/test; texlive-publishers-doc is never fetched (held out).
+real-data: install
+	$(BIN)/python -m serve_app.training.real.corpus --out build/real/texlive
+	$(BIN)/python -m serve_app.training.real.dataset --split test --out build/real/test --max-pages 400
+	$(BIN)/python -m serve_app.training.real.dataset --split train --out build/real/train --max-pages 4000
+
 evaluate-detector: install
+	test -f build/real/test/annotations.json || $(MAKE) real-data
 	$(BIN)/python -m serve_app.training.evaluate --model models/layout_detector --pages 200 --seed 1000
 
 # Schema-based fuzzing of the HTTP API (schemathesis.toml): no 5xx, schema-valid requests accepted,

@@ -221,28 +221,52 @@ def real_pdf_coverage(
 # ------------------------------------------------------------------------------------------------ report
 
 
+def labelled_set_metrics(predictor: LayoutPredictor, json_path: Path) -> dict[str, Any]:
+    """COCO AP, per-class AP, region recall and seconds per page on a labelled COCO set."""
+    coco = json.loads(json_path.read_text(encoding="utf-8"))
+    results, raw, seconds = predict_dataset(predictor, coco, json_path.parent)
+    return {
+        "pages": len(coco["images"]),
+        "regions": len(coco["annotations"]),
+        **coco_ap(json_path, results),
+        "recall_iou50_score50": region_recall(coco, raw, score_threshold=0.5),
+        "seconds_per_page": seconds,
+    }
+
+
 def markdown(metrics: dict[str, Any]) -> str:
-    """A short markdown table of the headline numbers and per-class AP."""
+    """A short markdown table of the headline numbers and per-class AP, synthetic and real side by side."""
     syn = metrics["synthetic"]
     real = metrics["real_pdf"]
+    labelled = metrics.get("real_pages")
+    both = [("synthetic", syn)] + ([("real", labelled)] if labelled else [])
+    head = " | ".join(name for name, _ in both)
     rows = [
-        "| metric | value |",
-        "|---|---|",
-        f"| held-out synthetic pages (seed {syn['seed']}) | {syn['pages']} |",
-        f"| AP@[.5:.95] | {syn['AP']:.3f} |",
-        f"| AP50 | {syn['AP50']:.3f} |",
-        f"| AP75 | {syn['AP75']:.3f} |",
+        f"| metric | {head} |",
+        "|---|" + "---|" * len(both),
+        "| pages | " + " | ".join(str(m["pages"]) for _, m in both) + " |",
+        "| regions | " + " | ".join(str(m["regions"]) for _, m in both) + " |",
     ]
-    rows += [
-        f"| AP {name} (AP50) | {v['AP']:.3f} ({v['AP50']:.3f}) |" for name, v in syn["per_class"].items()
-    ]
-    rows.append(f"| region recall @ IoU 0.5, score >= 0.5 | {syn['recall_iou50_score50']:.3f} |")
-    rows.append(f"| seconds per page ({metrics['threads']} threads) | {syn['seconds_per_page']:.3f} |")
+    for key, name in (("AP", "AP@[.5:.95]"), ("AP50", "AP50"), ("AP75", "AP75")):
+        rows.append(f"| {name} | " + " | ".join(f"{m[key]:.3f}" for _, m in both) + " |")
+    for label in LABELS:
+        cells = [f"{m['per_class'][label]['AP']:.3f} ({m['per_class'][label]['AP50']:.3f})" for _, m in both]
+        rows.append(f"| AP {label} (AP50) | " + " | ".join(cells) + " |")
+    rows.append(
+        "| region recall @ IoU 0.5, score >= 0.5 | "
+        + " | ".join(f"{m['recall_iou50_score50']:.3f}" for _, m in both)
+        + " |"
+    )
+    rows.append(
+        f"| seconds per page ({metrics['threads']} threads) | "
+        + " | ".join(f"{m['seconds_per_page']:.3f}" for _, m in both)
+        + " |"
+    )
     fraction = real["fraction"]
     value = (
         f"{fraction:.3f} ({real['blocks']} blocks, {real['pages']} pages)" if fraction is not None else "n/a"
     )
-    rows.append(f"| real PDFs: text blocks covered @ IoU 0.5 | {value} |")
+    rows.append(f"| real PDFs: text blocks covered @ IoU 0.5 | {value} |" + " |" * (len(both) - 1))
     return "\n".join(rows)
 
 
@@ -251,16 +275,14 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     predictor = LayoutPredictor(args.model, num_threads=args.threads)
     root = args.data or REPO / "build" / "synth" / f"eval_s{args.seed}_{args.pages}p_{args.dpi}dpi"
     json_path = heldout_dataset(root, seed=args.seed, pages=args.pages, dpi=args.dpi)
-    coco = json.loads(json_path.read_text(encoding="utf-8"))
-    results, raw, seconds = predict_dataset(predictor, coco, json_path.parent)
-    synthetic = {
-        "seed": args.seed,
-        "pages": len(coco["images"]),
-        "regions": len(coco["annotations"]),
-        **coco_ap(json_path, results),
-        "recall_iou50_score50": region_recall(coco, raw, score_threshold=0.5),
-        "seconds_per_page": seconds,
-    }
+    synthetic = {"seed": args.seed, **labelled_set_metrics(predictor, json_path)}
+    real_json = args.real_data / "annotations.json"
+    if not real_json.is_file():
+        raise SystemExit(
+            f"no labelled real pages at {real_json}: build them with `make real-data` "
+            "(python -m serve_app.training.real.corpus, then .dataset --split test)"
+        )
+    real_pages = {"data": str(args.real_data), **labelled_set_metrics(predictor, real_json)}
     pdfs = args.real_pdf or find_real_pdfs(REAL_PDF_ROOTS, exclude=[REPO / "build", REPO / "data"])
     real = real_pdf_coverage(predictor, pdfs, dpi=args.dpi, max_pages=args.max_real_pages)
     weights = Path(args.model) / WEIGHTS_FILE
@@ -269,6 +291,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         "weights_bytes": weights.stat().st_size if weights.is_file() else None,
         "threads": args.threads,
         "synthetic": synthetic,
+        "real_pages": real_pages,
         "real_pdf": real,
     }
 
@@ -281,6 +304,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dpi", type=int, default=72)
     parser.add_argument(
         "--data", type=Path, default=None, help="held-out set dir (default under build/synth)"
+    )
+    parser.add_argument(
+        "--real-data",
+        type=Path,
+        default=REPO / "build" / "real" / "test",
+        help="labelled real test pages (COCO dir from serve_app.training.real.dataset)",
     )
     parser.add_argument("--real-pdf", type=Path, nargs="*", default=None, help="real PDFs (default: search)")
     parser.add_argument("--max-real-pages", type=int, default=80)

@@ -62,6 +62,7 @@ except ImportError:
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_DATASET = "layout_synth_train"
+REAL_DATASET = "layout_real_train"
 EXPORT_MARGIN_S = 60.0  # kept free at the end of the budget for the final checkpoint and the export
 DEFAULT_LR = {"adamw": 5e-4, "sgd": 0.02}
 DEFAULT_WEIGHT_DECAY = {"adamw": 0.05, "sgd": 1e-4}
@@ -334,7 +335,7 @@ class MetricPrinter(CommonMetricPrinter):
 def make_cfg(args: argparse.Namespace) -> CfgNode:
     """The training config: ``build_cfg`` plus the command line's schedule and output choices."""
     cfg = build_cfg(tiny=args.tiny)
-    cfg.DATASETS.TRAIN = (TRAIN_DATASET,)
+    cfg.DATASETS.TRAIN = (TRAIN_DATASET, REAL_DATASET) if args.real_data else (TRAIN_DATASET,)
     cfg.DATASETS.TEST = ()
     cfg.OUTPUT_DIR = str(args.out)
     cfg.SEED = args.seed
@@ -369,6 +370,11 @@ def train(args: argparse.Namespace, *, process_start: float) -> LayoutTrainer:
     torch.set_num_threads(args.threads)
     json_path = ensure_dataset(DataSpec(args.data, args.data_seed, args.docs, args.pages, args.dpi), log)
     register_dataset(TRAIN_DATASET, json_path)
+    if args.real_data:
+        real_json = args.real_data / "annotations.json"
+        if not real_json.is_file():
+            raise SystemExit(f"no labelled real pages at {real_json}: run `make real-data` first")
+        register_dataset(REAL_DATASET, real_json)
     cfg = make_cfg(args)
     (args.out / "config.yaml").write_text(cfg.dump(), encoding="utf-8")
     seed_all_rng(cfg.SEED)
@@ -377,6 +383,9 @@ def train(args: argparse.Namespace, *, process_start: float) -> LayoutTrainer:
     trainer.process_start = process_start
     checkpointer = DetectionCheckpointer(model, str(args.out), trainer=trainer)
     start_iter = 0
+    if args.init is not None and not (args.resume and checkpointer.has_checkpoint()):
+        DetectionCheckpointer(model).load(str(args.init))  # fine-tune: weights only, a fresh schedule
+        log("init_weights", path=str(args.init))
     if args.resume and checkpointer.has_checkpoint():
         checkpointer.resume_or_load("", resume=True)
         start_iter = trainer.iter + 1
@@ -420,6 +429,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--data", type=Path, default=None, help="training set dir (default under build/synth)"
+    )
+    parser.add_argument(
+        "--real-data",
+        type=Path,
+        default=None,
+        help="also train on these labelled real pages (COCO dir from serve_app.training.real.dataset)",
+    )
+    parser.add_argument(
+        "--init", type=Path, default=None, help="start from these weights (fine-tune), e.g. the shipped model"
     )
     parser.add_argument("--data-seed", type=int, default=0)
     parser.add_argument("--docs", type=int, default=750, help="synthetic documents in the training set")

@@ -1,0 +1,93 @@
+"""A contact sheet: labelled pages of a COCO set drawn side by side, to look at the labels by eye.
+
+CLI::
+
+    python -m serve_app.training.real.contact_sheet --data build/real/test --out docs/images/real-labels.png
+
+Boxes are coloured by label (legend at the top); each tile names its source PDF and page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+from serve_app.core.layout import LABELS
+
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "text": (30, 100, 255),
+    "title": (220, 0, 0),
+    "list": (0, 160, 0),
+    "table": (190, 0, 190),
+    "figure": (255, 130, 0),
+}
+
+
+def tile(
+    root: Path, image: dict[str, Any], boxes: list[tuple[str, list[float]]], *, width: int
+) -> Image.Image:
+    """One page with its boxes, scaled to ``width`` pixels wide, captioned with its source."""
+    with Image.open(root / image["file_name"]) as img:
+        page = img.convert("RGB")
+    draw = ImageDraw.Draw(page)
+    for label, (x, y, w, h) in boxes:
+        draw.rectangle((x, y, x + w, y + h), outline=COLOURS[label], width=2)
+        draw.text((x + 2, y + 1), label[:2], fill=COLOURS[label])
+    scale = width / page.width
+    page = page.resize((width, round(page.height * scale)), Image.Resampling.LANCZOS)
+    caption = Image.new("RGB", (width, 14), "white")
+    ImageDraw.Draw(caption).text((2, 1), f"{Path(image['source']).name} p{image['page']}", fill=(0, 0, 0))
+    out = Image.new("RGB", (width, page.height + 14), "white")
+    out.paste(caption, (0, 0))
+    out.paste(page, (0, 14))
+    return out
+
+
+def contact_sheet(data: Path, *, pages: int, columns: int, width: int, seed: int) -> Image.Image:
+    """``pages`` pages of the COCO set in ``data`` (drawn with ``seed``), ``columns`` per row."""
+    coco = json.loads((data / "annotations.json").read_text())
+    by_image: dict[int, list[tuple[str, list[float]]]] = {}
+    for ann in coco["annotations"]:
+        by_image.setdefault(ann["image_id"], []).append((LABELS[ann["category_id"] - 1], ann["bbox"]))
+    chosen = random.Random(seed).sample(coco["images"], min(pages, len(coco["images"])))
+    tiles = [tile(data, img, by_image.get(img["id"], []), width=width) for img in chosen]
+    height = max(t.height for t in tiles)
+    rows = -(-len(tiles) // columns)
+    legend = 18
+    sheet = Image.new("RGB", (columns * (width + 6), legend + rows * (height + 6)), "white")
+    draw = ImageDraw.Draw(sheet)
+    x = 4
+    for label, colour in COLOURS.items():
+        draw.rectangle((x, 4, x + 10, 14), outline=colour, width=2)
+        draw.text((x + 14, 4), label, fill=(0, 0, 0))
+        x += 70
+    for i, t in enumerate(tiles):
+        sheet.paste(t, ((i % columns) * (width + 6), legend + (i // columns) * (height + 6)))
+    return sheet
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--data", type=Path, default=Path("build/real/test"))
+    parser.add_argument("--out", type=Path, default=Path("docs/images/real-labels.png"))
+    parser.add_argument("--pages", type=int, default=12)
+    parser.add_argument("--columns", type=int, default=4)
+    parser.add_argument("--width", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    sheet = contact_sheet(args.data, pages=args.pages, columns=args.columns, width=args.width, seed=args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(args.out, optimize=True)
+    print(f"wrote {args.out} ({sheet.width} x {sheet.height})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

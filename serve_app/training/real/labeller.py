@@ -1,0 +1,550 @@
+"""Label a real born-digital PDF page with PubLayNet's five classes from the PDF's own structure.
+
+No model is involved: the labels come from what the PDF says about itself (pymupdf's text lines with
+their fonts and sizes, embedded images, vector drawings, ruled tables). PubLayNet's conventions:
+
+- document titles and section headings are ``title``; captions, footnotes and code are ``text``;
+- a whole list (all its items, nested items included) is one ``list`` region;
+- running headers, footers and page numbers are not labelled;
+- text inside a figure (axis labels, tikz node text) belongs to the figure.
+
+Pages the rules cannot label with confidence are refused with a reason (``PageLabels.refused``) rather
+than labelled badly: landscape pages (slides), pages without a text layer, rotated text outside figures,
+framed or shaded boxes around text, text that a figure only half covers, too little content.
+A refused page is left out of the data sets; the reasons are counted in the build report.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymupdf
+
+Box = tuple[float, float, float, float]
+
+# Bullets of itemize and friends (bullets, circles, squares, dashes, asterisks, arrows, check marks).
+BULLETS = frozenset(
+    "\u2022\u25e6\u2023\u25aa\u25ab\u25a0\u25a1\u25cf\u25cb\u2013\u2014-\u2217*\u00b7\u25ba\u25b8\u25b9\u2713\u2717\u22c6\u2605\u27a2\u27a4\u2192"
+)
+ENUMERATOR = re.compile(r"^(\(?([0-9]{1,3}|[a-zA-Z]|[ivxlcIVXLC]{1,5})[.):]|\[[0-9A-Za-z+]{1,8}\])$")
+CAPTION = re.compile(
+    r"^(Figure|Fig\.|Table|Tab\.|Listing|Algorithm|Abbildung|Tabelle|Figura|Tableau)\s*[0-9A-Z]"
+)
+PAGE_NUMBER = re.compile(
+    r"^[-\u2013\u2014 ]*(page |seite )?([0-9]{1,4}|[ivxlc]{1,6}|[IVXLC]{1,6})"
+    r"( ?(/|of|von) ?[0-9]{1,4})?[-\u2013\u2014 ]*$",
+    re.I,
+)
+NUMBER_LABEL = re.compile(r"^([0-9]{1,2}|[A-Z])(\.[0-9]{1,2}){0,3}\.?$")
+LEADERS = re.compile(r"(\. ?){5,}|…{2,}")
+MONO_FONT = re.compile(
+    r"(mono|courier|cmtt|sftt|lmtt|inconsolata|typewriter|txtt|beramono|dejavusansmono)", re.I
+)
+BOLD_FONT = re.compile(r"(bold|cmbx|cmb\b|cmssbx|black|heavy|semibold|demi|\.b\b|-b$|bx\d)", re.I)
+
+
+@dataclass(frozen=True)
+class LabelledRegion:
+    """A labelled region: PubLayNet label and box in PDF points (top-left origin, unrotated page)."""
+
+    label: str
+    box: Box
+
+
+@dataclass(frozen=True)
+class PageLabels:
+    """The labels of one page, or why the page was refused (then ``regions`` is empty)."""
+
+    regions: tuple[LabelledRegion, ...] = ()
+    refused: str | None = None
+
+
+@dataclass
+class TextLine:
+    """One text line as pymupdf reads it, with the style facts the rules use."""
+
+    box: Box
+    text: str
+    size: float
+    bold: float  # fraction of characters in a bold font
+    mono: float  # fraction of characters in a monospaced font
+    first: str  # text of the first span (a bullet or an enumerator when the line starts an item)
+    first_x1: float  # right edge of the first span
+    first_size: float  # font size of the first span (a footnote mark is smaller than its text)
+    block: int
+    horizontal: bool
+
+
+@dataclass
+class Paragraph:
+    lines: list[TextLine] = field(default_factory=list)
+
+    @property
+    def box(self) -> Box:
+        return union(line.box for line in self.lines)
+
+
+@dataclass(frozen=True)
+class Style:
+    """Facts about a whole document: the body text size (the most common size by characters) and its
+    running headers and footers (the first or last rows of pages that repeat, digits left out)."""
+
+    body_size: float
+    running: frozenset[str] = frozenset()
+
+
+def normalised(text: str) -> str:
+    """Text compared across pages for running headers: lower case, no digits, single spaces."""
+    return " ".join(re.sub(r"[0-9]+", " ", text.lower()).split())
+
+
+def union(boxes: Iterable[Box]) -> Box:
+    xs0, ys0, xs1, ys1 = zip(*boxes, strict=True)
+    return (min(xs0), min(ys0), max(xs1), max(ys1))
+
+
+def area(box: Box) -> float:
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def overlap(a: Box, b: Box) -> float:
+    """Area of the intersection of two boxes."""
+    return area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
+
+
+def inside_fraction(inner: Box, outer: Box) -> float:
+    """The fraction of ``inner``'s area that lies in ``outer``."""
+    a = area(inner)
+    return overlap(inner, outer) / a if a > 0 else 0.0
+
+
+def grow(box: Box, by: float) -> Box:
+    return (box[0] - by, box[1] - by, box[2] + by, box[3] + by)
+
+
+def document_style(doc: pymupdf.Document, *, max_pages: int = 40) -> Style:
+    """The body text size of ``doc`` (the size carrying the most characters over its first pages) and
+    its running headers and footers (first or last rows met on two pages or more)."""
+    counts: dict[float, int] = {}
+    edges: dict[str, int] = {}
+    for page in doc.pages(0, min(max_pages, doc.page_count)):
+        lines = text_lines(page)
+        for line in lines:
+            size = round(line.size * 2) / 2
+            counts[size] = counts.get(size, 0) + len(line.text)
+        if lines:
+            top = min(ln.box[1] for ln in lines)
+            bottom = max(ln.box[3] for ln in lines)
+            found = {
+                normalised(" ".join(ln.text for ln in lines if ln.box[1] <= top + 3)),
+                normalised(" ".join(ln.text for ln in lines if ln.box[3] >= bottom - 3)),
+            }
+            for text in found - {""}:
+                edges[text] = edges.get(text, 0) + 1
+    return Style(
+        body_size=max(counts, key=lambda s: counts[s]) if counts else 10.0,
+        running=frozenset(text for text, n in edges.items() if n >= 2),
+    )
+
+
+def _raw_lines(page: pymupdf.Page) -> Iterable[dict[str, Any]]:
+    flags = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP
+    for block in page.get_text("dict", flags=flags)["blocks"]:
+        if block["type"] == 0:
+            for line in block["lines"]:
+                yield {**line, "block": block["number"]}
+
+
+def text_lines(page: pymupdf.Page) -> list[TextLine]:
+    """The page's non-empty text lines with their style facts."""
+    lines = []
+    for raw in _raw_lines(page):
+        spans = [s for s in raw["spans"] if s["text"].strip()]
+        if not spans:
+            continue
+        chars = sum(len(s["text"].strip()) for s in spans)
+        bold = sum(len(s["text"].strip()) for s in spans if s["flags"] & 16 or BOLD_FONT.search(s["font"]))
+        mono = sum(len(s["text"].strip()) for s in spans if s["flags"] & 8 or MONO_FONT.search(s["font"]))
+        sizes = [s["size"] for s in spans for _ in range(len(s["text"].strip()))]
+        box = union(tuple(s["bbox"]) for s in spans)
+        lines.append(
+            TextLine(
+                box=box,
+                text=" ".join(s["text"].strip() for s in spans),
+                size=statistics.median(sizes),
+                bold=bold / chars,
+                mono=mono / chars,
+                first=spans[0]["text"].strip(),
+                first_x1=spans[0]["bbox"][2],
+                first_size=spans[0]["size"],
+                block=raw["block"],
+                horizontal=abs(raw["dir"][1]) < 1e-3 and raw["dir"][0] > 0,
+            )
+        )
+    return lines
+
+
+# ------------------------------------------------------------------------------------------- graphics
+
+
+def image_boxes(page: pymupdf.Page, *, min_side: float = 16.0) -> list[Box]:
+    """Boxes of the page's embedded images (clipped to the page), ignoring tiny ones."""
+    rect = page.rect
+    boxes = []
+    for info in page.get_image_info():
+        b = pymupdf.Rect(info["bbox"]) & rect
+        if b.width >= min_side and b.height >= min_side:
+            boxes.append((b.x0, b.y0, b.x1, b.y1))
+    return boxes
+
+
+@dataclass
+class Drawing:
+    box: Box
+    items: int
+    rect_only: bool  # only rectangles (a frame or a shaded background, not a picture)
+    filled: bool
+
+
+def drawings(page: pymupdf.Page) -> tuple[list[Drawing], list[Box]]:
+    """The page's vector paths split into graphics (``Drawing``) and thin rules (lines of tables,
+    separators, underlines). White fills and page-sized backgrounds are ignored."""
+    graphics: list[Drawing] = []
+    rules: list[Box] = []
+    page_area = area((page.rect.x0, page.rect.y0, page.rect.x1, page.rect.y1))
+    for path in page.get_drawings():
+        r = path["rect"]
+        box = (r.x0, r.y0, r.x1, r.y1)
+        fill = path.get("fill")
+        if fill is not None and all(c > 0.97 for c in fill) and not path.get("color"):
+            continue  # white background
+        if area(box) > 0.8 * page_area:
+            continue
+        if r.height <= 2.0 or r.width <= 2.0:
+            rules.append(box)
+            continue
+        kinds = {item[0] for item in path["items"]}
+        graphics.append(
+            Drawing(
+                box=box, items=len(path["items"]), rect_only=kinds <= {"re", "qu"}, filled=fill is not None
+            )
+        )
+    return graphics, rules
+
+
+def cluster_boxes(boxes: Sequence[Box], *, gap: float) -> list[list[int]]:
+    """Indices of ``boxes`` grouped so that boxes closer than ``gap`` share a group (transitively)."""
+    parent = list(range(len(boxes)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    grown = [grow(b, gap / 2) for b in boxes]
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            if overlap(grown[i], grown[j]) > 0:
+                parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(boxes)):
+        groups.setdefault(find(i), []).append(i)
+    return list(groups.values())
+
+
+def ruled_tables(page: pymupdf.Page, rules: Sequence[Box], lines: Sequence[TextLine]) -> list[Box]:
+    """Tables: pymupdf's ruled-table finder (full grids), plus booktabs-style tables (three or more
+    horizontal rules of one width with text rows between them and no vertical rules)."""
+    tables: list[Box] = []
+    for table in page.find_tables(strategy="lines").tables:
+        # A grid of rules is a table when at least two of its rows have text in two cells or more
+        # (rules around a box or under headings also make grids, with one text cell per row).
+        filled_rows = sum(
+            1 for row in table.extract() if sum(1 for cell in row if cell and cell.strip()) >= 2
+        )
+        if table.col_count >= 2 and filled_rows >= 2:
+            b = table.bbox
+            tables.append((b[0], b[1], b[2], b[3]))
+    horizontal = sorted((r for r in rules if r[3] - r[1] <= 2.0 and r[2] - r[0] >= 40), key=lambda r: r[1])
+    used = [False] * len(horizontal)
+    for i, first in enumerate(horizontal):
+        if used[i]:
+            continue
+        group = [first]
+        for j in range(i + 1, len(horizontal)):
+            other = horizontal[j]
+            if (
+                abs(other[0] - first[0]) <= 3
+                and abs(other[2] - first[2]) <= 3
+                and other[1] - group[-1][1] < 120
+            ):
+                group.append(other)
+                used[j] = True
+        if len(group) < 3:
+            continue
+        box = (first[0], first[1], first[2], group[-1][3])
+        rows = [ln for ln in lines if inside_fraction(ln.box, box) > 0.8]
+        if len(rows) >= 2 and not any(overlap(box, t) > 0 for t in tables):
+            tables.append(box)
+    return tables
+
+
+# ---------------------------------------------------------------------------------------------- text
+
+
+def is_item_start(line: TextLine) -> bool:
+    """Does this line start a list item (a bullet or an enumerator set apart from the text)?"""
+    token = line.first
+    if not (token in BULLETS or ENUMERATOR.match(token)):
+        return False
+    # The item has text after its label, and the label is not a superscript (a footnote mark).
+    return line.first_x1 < line.box[2] - 4 and line.first_size >= 0.8 * line.size
+
+
+def is_heading(line: TextLine, style: Style) -> bool:
+    return (line.bold >= 0.9 or line.size >= style.body_size * 1.15) and line.mono < 0.5
+
+
+def rows(lines: Sequence[TextLine], style: Style) -> list[TextLine]:
+    """Join lines that sit side by side on one baseline (pymupdf splits formulas and tab stops into
+    several lines) into one row; the row keeps the first line's label facts."""
+    out: list[TextLine] = []
+    for line in sorted(lines, key=lambda ln: (round(ln.box[1]), ln.box[0])):
+        for row in reversed(out[-6:]):
+            v = min(row.box[3], line.box[3]) - max(row.box[1], line.box[1])
+            h = min(row.box[3] - row.box[1], line.box[3] - line.box[1])
+            gap = line.box[0] - row.box[2]
+            # Less than LaTeX's narrowest column gap (10pt at 10pt type), except after a section
+            # number, a bullet or an enumerator.
+            label = NUMBER_LABEL.match(row.text) or row.text in BULLETS or ENUMERATOR.match(row.text)
+            limit = (2.5 if label else 0.8) * max(row.size, line.size)
+            if v >= 0.5 * h and -2 <= gap <= limit and row.horizontal == line.horizontal:
+                n_row, n_line = len(row.text), len(line.text)
+                total = max(n_row + n_line, 1)
+                row.box = union([row.box, line.box])
+                row.text = f"{row.text} {line.text}"
+                row.bold = (row.bold * n_row + line.bold * n_line) / total
+                row.mono = (row.mono * n_row + line.mono * n_line) / total
+                row.size = max(row.size, line.size)
+                break
+        else:
+            out.append(TextLine(**{k: getattr(line, k) for k in line.__dataclass_fields__}))
+    return out
+
+
+def paragraphs(lines: Sequence[TextLine], style: Style) -> list[Paragraph]:
+    """Group rows into paragraphs: a row continues the paragraph right above it (small gap, same
+    column) unless a heading meets body text, a list item starts, or the row is an indented first line
+    after a short last line (TeX's paragraph indentation)."""
+    size = style.body_size
+    open_: list[Paragraph] = []
+    for row in rows(lines, style):
+        best: Paragraph | None = None
+        for para in open_[-8:]:
+            last = para.lines[-1]
+            gap = row.box[1] - last.box[3]
+            x_overlap = min(row.box[2], para.box[2]) - max(row.box[0], para.box[0])
+            narrow = min(row.box[2] - row.box[0], para.box[2] - para.box[0])
+            if -2 <= gap <= 0.6 * size and x_overlap >= 0.5 * narrow:
+                best = para
+        if best is not None:
+            last = best.lines[-1]
+            box = best.box
+            code = row.mono >= 0.8 and last.mono >= 0.8
+            split = (
+                is_heading(row, style) != is_heading(last, style)
+                or is_item_start(row)
+                or (row.mono >= 0.8) != (last.mono >= 0.8)
+                or (not code and row.box[0] > box[0] + 5 and last.box[2] < box[2] - 0.1 * (box[2] - box[0]))
+                or (code and row.box[0] < box[0] - 2)
+            )
+            if not split:
+                best.lines.append(row)
+                continue
+        open_.append(Paragraph([row]))
+    return open_
+
+
+def classify(paragraph: Paragraph, style: Style) -> str:
+    lines = paragraph.lines
+    chars = sum(len(ln.text) for ln in lines)
+    heading = all(is_heading(ln, style) for ln in lines) and len(lines) <= 2 and chars <= 120
+    if heading and not CAPTION.match(lines[0].text):
+        return "title"
+    if is_item_start(lines[0]):
+        return "list"
+    return "text"
+
+
+def merge_lists(labelled: list[tuple[str, Paragraph]], style: Style) -> list[tuple[str, Box]]:
+    """Join consecutive list items, and the paragraphs indented under them, into one list region."""
+    out: list[tuple[str, Box]] = []
+    current: Box | None = None
+    left = 0.0
+    for label, paragraph in labelled:
+        box = paragraph.box
+        close = current is not None and -2 <= box[1] - current[3] <= 1.6 * style.body_size
+        close = close and current is not None and box[0] < current[2] - 10  # the same column
+        if label == "list" and current is not None and close and box[0] >= left - 3:
+            current = union([current, box])
+            continue
+        if label == "text" and current is not None and close and box[0] >= left + 4:
+            current = union([current, box])  # a continuation paragraph of an item
+            continue
+        if current is not None:
+            out.append(("list", current))
+            current = None
+        if label == "list":
+            current, left = box, box[0]
+        else:
+            out.append((label, box))
+    if current is not None:
+        out.append(("list", current))
+    return out
+
+
+def merge_overlapping(
+    regions: list[tuple[str, Box]], style: Style, *, share: float = 0.05, row_gap: float = 0.6
+) -> list[tuple[str, Box]]:
+    """Merge text and list regions that overlap by more than ``share`` of the smaller one (pieces of
+    one formula, a list and a paragraph inside it), or sit side by side on one row less than
+    ``row_gap`` x the body size apart (less than LaTeX's narrowest column gap), until none do; a merged
+    region is a list if any piece was."""
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(regions)):
+            for j in range(i + 1, len(regions)):
+                (la, a), (lb, b) = regions[i], regions[j]
+                if la == "title" or lb == "title":
+                    continue
+                v = min(a[3], b[3]) - max(a[1], b[1])
+                side_by_side = v >= 0.5 * min(a[3] - a[1], b[3] - b[1]) and (
+                    max(a[0], b[0]) - min(a[2], b[2]) <= row_gap * style.body_size
+                )
+                if not side_by_side and overlap(a, b) <= share * min(area(a), area(b)):
+                    continue
+                label = "list" if "list" in (la, lb) else "text"
+                regions[i] = (label, union([a, b]))
+                del regions[j]
+                changed = True
+                break
+            if changed:
+                break
+    return regions
+
+
+# ---------------------------------------------------------------------------------------------- page
+
+
+def margins(
+    lines: Sequence[TextLine], page_height: float, style: Style, *, band: float = 0.15, gap: float = 6.0
+) -> set[int]:
+    """Indices of running headers, footers and page numbers: the first and the last row of the page
+    when it lies in the top or bottom ``band`` of the page, is set apart from the body by at least
+    ``gap`` points, and repeats on other pages of the document (``Style.running``) or is a page number;
+    and a lone page number anywhere outside the middle of the page."""
+    out: set[int] = set()
+    order = sorted(range(len(lines)), key=lambda i: lines[i].box[1])
+    if len(order) < 2:
+        return out
+
+    def running(row: list[int]) -> bool:
+        text = " ".join(lines[i].text for i in row)
+        return normalised(text) in style.running or all(PAGE_NUMBER.match(lines[i].text) for i in row)
+
+    first = [i for i in order if lines[i].box[1] <= lines[order[0]].box[1] + 3]
+    rest_top = min((lines[i].box[1] for i in order if i not in first), default=page_height)
+    if (
+        max(lines[i].box[3] for i in first) <= band * page_height
+        and rest_top - max(lines[i].box[3] for i in first) >= gap
+        and running(first)
+    ):
+        out.update(first)
+    bottom_y = max(lines[i].box[3] for i in order)
+    last = [i for i in order if lines[i].box[3] >= bottom_y - 3]
+    rest_bottom = max((lines[i].box[3] for i in order if i not in last), default=0.0)
+    if (
+        min(lines[i].box[1] for i in last) >= (1 - band) * page_height
+        and min(lines[i].box[1] for i in last) - rest_bottom >= gap
+        and running(last)
+    ):
+        out.update(last)
+    for i in order:
+        line = lines[i]
+        if PAGE_NUMBER.match(line.text) and not (page_height * 0.2 < line.box[1] < page_height * 0.75):
+            beside = [
+                j
+                for j in order
+                if j != i and min(lines[j].box[3], line.box[3]) > max(lines[j].box[1], line.box[1])
+            ]
+            if not beside:
+                out.add(i)
+    return out
+
+
+def label_page(page: pymupdf.Page, style: Style, *, min_regions: int = 2) -> PageLabels:
+    """PubLayNet labels for one page, or the reason it is refused (see the module docstring)."""
+    rect = page.rect
+    if rect.width > rect.height:
+        return PageLabels(refused="landscape")
+    if page.rotation:
+        return PageLabels(refused="rotated page")
+    lines = text_lines(page)
+    if sum(len(ln.text) for ln in lines) < 200:
+        return PageLabels(refused="little text")
+    if sum(1 for ln in lines if LEADERS.search(ln.text)) >= 3:
+        return PageLabels(refused="table of contents or index")
+
+    graphics, rules = drawings(page)
+    for d in graphics:
+        if d.rect_only and any(inside_fraction(ln.box, d.box) > 0.8 for ln in lines):
+            # A frame or shading around text (tcolorbox, coloured table cells): PubLayNet has no label
+            # for the box, and whether it is a figure, a table or text is a judgement the rules avoid.
+            return PageLabels(refused="framed or shaded text")
+    figures: list[Box] = list(image_boxes(page))
+    for group in cluster_boxes([d.box for d in graphics], gap=6.0):
+        box = union(graphics[i].box for i in group)
+        if box[2] - box[0] >= 24 and box[3] - box[1] >= 16:
+            figures.append(box)
+    # Logos and ornaments in the top or bottom margin are page furniture, like running headers.
+    figures = [f for f in figures if 0.08 * rect.height < (f[1] + f[3]) / 2 < 0.92 * rect.height]
+    figures = [union(figures[i] for i in g) for g in cluster_boxes(figures, gap=4.0)] if figures else []
+    tables = ruled_tables(page, rules, lines)
+    figures = [f for f in figures if not any(inside_fraction(f, t) > 0.5 for t in tables)]
+
+    skip = margins(lines, rect.height, style)
+    body: list[TextLine] = []
+    for i, line in enumerate(lines):
+        if i in skip:
+            continue
+        held = max((inside_fraction(line.box, b) for b in [*figures, *tables]), default=0.0)
+        if held >= 0.8:
+            continue  # text of a figure or a table
+        if held > 0.2:
+            return PageLabels(refused="text partly inside a figure or table")
+        if not line.horizontal:
+            return PageLabels(refused="rotated text")
+        body.append(line)
+
+    labelled = [(classify(p, style), p) for p in paragraphs(body, style)]
+    regions = [
+        LabelledRegion(label, box) for label, box in merge_overlapping(merge_lists(labelled, style), style)
+    ]
+    regions += [LabelledRegion("table", t) for t in tables]
+    regions += [LabelledRegion("figure", f) for f in figures]
+    small = [
+        r
+        for r in regions
+        if r.label == "text" and r.box[2] - r.box[0] < 60 and r.box[3] - r.box[1] < 2.5 * style.body_size
+    ]
+    if len(small) >= 4 and len(small) > 0.25 * sum(1 for r in regions if r.label == "text"):
+        return PageLabels(refused="scattered text fragments (formulas, margin notes)")
+    if len(regions) < min_regions:
+        return PageLabels(refused="too few regions")
+    return PageLabels(regions=tuple(regions))
