@@ -121,18 +121,24 @@ def assign_lines(
     if not 0.0 < min_overlap <= 1.0:
         raise InvalidInput(f"min_overlap must be in (0, 1], got {min_overlap}")
     candidates = [i for i, r in enumerate(regions) if r.label in TEXT_LABELS + GRAPHIC_LABELS]
-    owners: list[int | None] = []
-    for line in lines:
-        cx, cy = (line.box[0] + line.box[2]) / 2, (line.box[1] + line.box[3]) / 2
-        best: tuple[float, float, int] | None = None
-        for i in candidates:
-            box = regions[i].box_pt
-            share = _inside_fraction(line.box, box)
-            if share >= min_overlap or (box[0] <= cx <= box[2] and box[1] <= cy <= box[3]):
-                key = (-share, _area(box), i)
-                best = key if best is None or key < best else best
-        owners.append(None if best is None else best[2])
-    return owners
+    if not lines or not candidates:
+        return [None] * len(lines)
+    ln = np.array([line.box for line in lines], dtype=np.float64)[:, None, :]  # lines x 1 x 4
+    rg = np.array([regions[i].box_pt for i in candidates], dtype=np.float64)[None, :, :]  # 1 x regions x 4
+
+    def common(lo: int, hi: int) -> np.ndarray:  # lines x regions: the length they share along one axis
+        return np.clip(np.minimum(ln[..., hi], rg[..., hi]) - np.maximum(ln[..., lo], rg[..., lo]), 0, None)
+
+    inter = common(0, 2) * common(1, 3)
+    area = np.clip(ln[..., 2] - ln[..., 0], 0, None) * np.clip(ln[..., 3] - ln[..., 1], 0, None)
+    cx, cy = (ln[..., 0] + ln[..., 2]) / 2, (ln[..., 1] + ln[..., 3]) / 2
+    centre = (rg[..., 0] <= cx) & (cx <= rg[..., 2]) & (rg[..., 1] <= cy) & (cy <= rg[..., 3])
+    share = np.where(area > 0, inter / np.where(area > 0, area, 1.0), centre.astype(np.float64))
+    share = np.where((share >= min_overlap) | centre, share, -1.0)  # -1: does not hold the line
+    best = share.max(axis=1, keepdims=True)
+    sizes = (rg[..., 2] - rg[..., 0]) * (rg[..., 3] - rg[..., 1])
+    winner = np.where(share == best, sizes, np.inf).argmin(axis=1)  # ties: the smallest, then the first
+    return [candidates[w] if b >= 0 else None for w, b in zip(winner, best[:, 0], strict=True)]
 
 
 def snap_to_lines(
