@@ -10,7 +10,7 @@ each one changes (``order_tau`` scores an order against the PDF's content stream
 3. ``drop_margins``: text, title and list regions inside the top or bottom margin band holding one or two
    short lines (running heads, footers, page numbers: PubLayNet leaves them unlabelled) are dropped.
 4. ``merge_fragments``: text (or list) regions stacked in one column, a quarter line or less apart, with
-   nothing between them and no paragraph indent starting the lower one, become one region.
+   nothing between them and no paragraph ending between them (a short last line, an indent), become one.
 5. ``reading_order``: XY-cut, columns before bands, captions right after their figure or table.
 
 Labels follow PubLayNet (``serve_app.core.layout.LABELS``). Regions with other labels (a user's model) keep
@@ -230,19 +230,22 @@ def merge_fragments(
     min_column_overlap: float = 0.8,
     max_gap: float = 0.25,
     indent: float = 0.5,
+    short_end: float = 3.0,
 ) -> list[Region]:
     """Fragments of one paragraph (or list) merged into one region.
 
     Two regions with the same label in ``labels`` merge when they share a column (their horizontal
     overlap is at least ``min_column_overlap`` of the narrower width), lie one above the other at most
     ``max_gap`` median line heights apart (a line's box height; overlapping boxes count), their union
-    overlaps no other region (nothing lies between them), and, for text, the lower one does not start a
-    paragraph: its first line is not indented by more than ``indent`` line heights.
+    overlaps no other region (nothing lies between them), and, for text, no paragraph ends between them:
+    the upper one's last line does not stop ``short_end`` line heights or more before the right edge, and
+    the lower one's first line is not indented by more than ``indent`` line heights.
     The merged region has the union box, the higher score and both mask outlines (largest first; None
     unless both have them). A page without lines (a scan) gives no line height: nothing is merged.
 
     Measured on synthetic pages: the lines of a paragraph are at most 0.0 line heights apart, paragraphs
-    at least 0.33. Paragraphs set without space between them (LaTeX's default) are told by their indent.
+    at least 0.33. Paragraphs set without space between them (LaTeX's default) are told apart by their
+    short last line and the next one's indent.
     """
     if not lines:
         return list(regions)
@@ -265,16 +268,29 @@ def merge_fragments(
             union = _union(a, b)
             if any(_overlap(union, r.box_pt) > 0 for k, r in enumerate(merged) if k not in (i, j)):
                 continue
-            if upper.label == "text":
-                inside = [line.box for line in lines if _inside_fraction(line.box, b) >= 0.5]
-                first = min(inside, key=lambda box: (box[1], box[0]), default=None)
-                if first is not None and first[0] - union[0] > indent * line_height:
-                    continue
+            if upper.label == "text" and _paragraph_break(
+                a, b, lines, indent=indent * line_height, short=short_end * line_height
+            ):
+                continue
             merged[i] = _merge(upper, lower)
             del merged[j]
             changed = True
             break
     return merged
+
+
+def _paragraph_break(
+    upper: Box, lower: Box, lines: Sequence[TextLine], *, indent: float, short: float
+) -> bool:
+    """Whether a paragraph ends between two stacked text boxes: the upper one's last line stops at least
+    ``short`` points before the right edge, or the lower one's first line starts more than ``indent``
+    points right of the left edge (the edges of the two together)."""
+    left, right = min(upper[0], lower[0]), max(upper[2], lower[2])
+    above = [line.box for line in lines if _inside_fraction(line.box, upper) >= 0.5]
+    below = [line.box for line in lines if _inside_fraction(line.box, lower) >= 0.5]
+    ends_short = bool(above) and right - max(above, key=lambda box: box[3])[2] >= short
+    indented = bool(below) and min(below, key=lambda box: box[1])[0] - left > indent
+    return ends_short or indented
 
 
 def _merge(upper: Region, lower: Region) -> Region:

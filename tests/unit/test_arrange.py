@@ -193,11 +193,16 @@ def test_what_is_not_one_paragraph_stays_apart() -> None:
     assert len(arrange.merge_fragments([upper, region("text", (50, 130, 250, 160))], [])) == 2  # a scan
 
 
-def test_an_indented_first_line_starts_a_new_paragraph() -> None:
-    lines = [*column_lines(50, 250, 100, 3), line(65, 130, 250, 140), *column_lines(50, 250, 140, 2)]
+def test_a_short_last_line_or_an_indent_ends_a_paragraph() -> None:
     upper, lower = region("text", (50, 100, 250, 130)), region("text", (50, 130, 250, 160))
-    assert len(arrange.merge_fragments([upper, lower], lines)) == 2  # indented by 1.5 lines
-    assert len(arrange.merge_fragments([upper, lower], lines, indent=2.0)) == 1
+    indented = [*column_lines(50, 250, 100, 3), line(65, 130, 250, 140), *column_lines(50, 250, 140, 2)]
+    assert len(arrange.merge_fragments([upper, lower], indented)) == 2  # indented by 1.5 lines
+    assert len(arrange.merge_fragments([upper, lower], indented, indent=2.0)) == 1
+    short = [*column_lines(50, 250, 100, 2), line(50, 120, 200, 130), *column_lines(50, 250, 130, 3)]
+    assert len(arrange.merge_fragments([upper, lower], short)) == 2  # ends 5 lines before the edge
+    assert len(arrange.merge_fragments([upper, lower], short, short_end=6.0)) == 1
+    lists = [region("list", upper.box_pt), region("list", lower.box_pt)]
+    assert len(arrange.merge_fragments(lists, short)) == 1  # list items end short and are indented
 
 
 # 5. order
