@@ -82,6 +82,8 @@ def detect_pages(
 ) -> list[list[Region]]:
     """Regions of each page image (H x W x 3 uint8 RGB), in order, found by ``model`` (a name; None: the
     default model). All pages use the version of the model current when the call starts.
+    These are the raw detections, top to bottom; ``serve_app.core.arrange.arrange_regions`` fits them to
+    a page's words and puts them in reading order, as ``analyze_pdf`` does.
 
     Give ``PageImage``s or object references to images already in the object store; a bare array is
     put there once here. ``points_per_pixel`` (72 / dpi) converts boxes to PDF points for refs and arrays.
@@ -116,7 +118,8 @@ def analyze_pdf(
     app_name: str = APP_NAME,
     timeout_s: float = TIMEOUT_S,
 ) -> AnalyzeResult:
-    """Every page's regions with their text (and, with ``cluster=True``, groups of similar regions).
+    """Every page's regions with their text, in reading order (and, with ``cluster=True``, groups of
+    similar regions).
 
     Runs in the JobRunner like ``POST /v1/detect`` but up to ``max_job_pages`` pages, and stores nothing.
     """

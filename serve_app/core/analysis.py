@@ -7,10 +7,11 @@ The same models answer ``POST /v1/detect``, make up a job's result, and travel t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from serve_app.core.arrange import arrange_regions
 from serve_app.core.catalog import MODEL_NAME_PATTERN, ModelVersion
 from serve_app.core.clustering import Clustering
 from serve_app.core.errors import InvalidInput
@@ -82,6 +83,13 @@ class JobOptions(AnalyzeOptions):
 class RegionResult(_Model):
     """A layout region: box in PDF points (x0, y0, x1, y1; origin top-left) and the text inside it."""
 
+    order: int = Field(
+        ge=0,
+        description=(
+            "0-based position in the page's reading order (columns left to right, each top to bottom; "
+            "a caption right after its figure or table). The page lists its regions in this order."
+        ),
+    )
     label: str
     score: float
     box: tuple[float, float, float, float]
@@ -93,12 +101,25 @@ class RegionResult(_Model):
 
 
 class PageResult(_Model):
-    """One page: 1-based number, size in points, regions top to bottom."""
+    """One page: 1-based number, size in points, regions in reading order."""
 
     number: int
     width: float
     height: float
     regions: list[RegionResult]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _number_stored_regions(cls, data: Any) -> Any:
+        """Pages stored before regions had an ``order`` (a job resumed or read back after an upgrade):
+        their regions are numbered as listed."""
+        if isinstance(data, dict) and isinstance(data.get("regions"), list):
+            regions = [
+                {"order": i, **r} if isinstance(r, dict) and "order" not in r else r
+                for i, r in enumerate(data["regions"])
+            ]
+            data = {**data, "regions": regions}
+        return data
 
 
 class RegionRef(_Model):
@@ -131,14 +152,24 @@ class AnalyzeResult(_Model):
     clusters: RegionClusters | None = None
 
 
-def page_result(info: PageInfo, regions: Sequence[Region], words: Sequence[Word]) -> PageResult:
-    """Attach the text layer's words to the detected regions of one page."""
+def page_result(
+    info: PageInfo, regions: Sequence[Region], words: Sequence[Word], *, arrange: bool = True
+) -> PageResult:
+    """Attach the text layer's words to the detected regions of one page, listed in reading order.
+
+    With ``arrange`` (the default) the regions are first arranged on the words (``arrange_regions``:
+    snapped to whole lines, empty and running-head regions dropped, paragraph fragments merged, reading
+    order); ``arrange=False`` takes ``regions`` as they are, for a caller that arranged them already.
+    """
+    if arrange:
+        regions = arrange_regions(regions, words, page_width=info.width_pt, page_height=info.height_pt)
     return PageResult(
         number=info.number,
         width=info.width_pt,
         height=info.height_pt,
         regions=[
             RegionResult(
+                order=i,
                 label=r.label,
                 score=round(r.score, 4),
                 box=(
@@ -152,7 +183,7 @@ def page_result(info: PageInfo, regions: Sequence[Region], words: Sequence[Word]
                 if r.mask_pt is None
                 else [[(round(x, 2), round(y, 2)) for x, y in polygon] for polygon in r.mask_pt],
             )
-            for r in regions
+            for i, r in enumerate(regions)
         ],
     )
 

@@ -1,47 +1,22 @@
 """A document's analysis as Markdown (no Ray): regions in reading order, titles as headings, lists as
 bullets, tables as Markdown tables, figures as a placeholder with their caption.
 
-Reading order is top to bottom per column: regions spanning most of the page width (titles, wide figures)
-cut the page into bands, and inside a band the left column is read before the right one.
+The reading order is the analysis's own (each region's ``order``, from ``serve_app.core.arrange``: columns
+left to right, each top to bottom, regions spanning the columns between them, captions with their float).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from serve_app.core.analysis import AnalyzeResult, PageResult, RegionResult
 
-WIDE = 0.6  # a region at least this fraction of the page width spans the columns
 CAPTION_GAP_PT = 36.0  # a caption starts at most this far below (or above) its figure or table
 _CAPTION = re.compile(r"^\s*(fig(ure)?|table|tab)\.?\s*[\dIVXivx]+", re.IGNORECASE)
 _ITEM = re.compile(
     r"^\s*([-*\u2022\u2023\u25e6\u2043\u2219\u00b7\u25aa\u25cf\u2013]|\(?[0-9]{1,3}[.)]|\(?[a-z][.)]|\(?[ivx]{1,5}[.)])\s+"
 )
-
-
-def reading_order(regions: Sequence[RegionResult], page_width: float) -> list[int]:
-    """Indices of ``regions`` in reading order (top to bottom per column, wide regions between bands)."""
-    order = sorted(range(len(regions)), key=lambda i: (regions[i].box[1], regions[i].box[0]))
-    result: list[int] = []
-    band: list[int] = []
-
-    def flush() -> None:
-        middle = page_width / 2
-        left = [i for i in band if (regions[i].box[0] + regions[i].box[2]) / 2 < middle]
-        right = [i for i in band if i not in left]
-        result.extend(left + right)  # each already top to bottom
-        band.clear()
-
-    for i in order:
-        x0, _, x1, _ = regions[i].box
-        if x1 - x0 >= WIDE * page_width:
-            flush()
-            result.append(i)
-        else:
-            band.append(i)
-    flush()
-    return result
 
 
 def list_items(text: str) -> list[str]:
@@ -81,7 +56,7 @@ def page_markdown(
     the document's (``#``); the other titles are sections (``##``)."""
     tables = tables or {}
     regions = page.regions
-    order = reading_order(regions, page.width)
+    order = sorted(range(len(regions)), key=lambda i: regions[i].order)
     captions: dict[int, int] = {}  # figure/table index -> caption index
     for i, region in enumerate(regions):
         if region.label in ("figure", "table"):

@@ -44,6 +44,7 @@ from serve_app.core.analysis import (
     region_clusters,
     region_texts,
 )
+from serve_app.core.arrange import arrange_regions
 from serve_app.core.auth import FairQueue, KeySource, Owner, check_quota
 from serve_app.core.catalog import ModelVersion
 from serve_app.core.errors import (
@@ -711,7 +712,7 @@ class JobRunner:
         assert version is not None
 
         async def page_done(page: PageResult, regions: list[Region], image: ray.ObjectRef) -> None:
-            drawn = [(r.label, r.score, r.box_px, r.mask_px) for r in regions]  # the Detector's own pixels
+            drawn = [(r.label, r.score, r.box_px, r.mask_px) for r in regions]  # as the page JSON lists them
             png = await annotate_task.options(num_cpus=self._config.render_num_cpus).remote(
                 image, drawn, labels=version.labels, nice_increment=self._config.render_nice_increment
             )
@@ -804,8 +805,12 @@ class JobRunner:
                 # The words come with the pixels (one task): once they are here, the page is rendered.
                 words = await self._rendered(words_ref, info.number)
                 page = PageImage(image=image_ref, points_per_pixel=72.0 / options.dpi)
-                regions = await self._detect(page, version, options)
-                result = page_result(info, regions, words)
+                detected = await self._detect(page, version, options)
+                # Arranged here, once: the page's JSON and its annotated PNG show the same regions.
+                regions = arrange_regions(
+                    detected, words, page_width=info.width_pt, page_height=info.height_pt
+                )
+                result = page_result(info, regions, words, arrange=False)
                 if on_page is not None:
                     await on_page(result, regions, image_ref)
                 self._page_seconds.observe(time.perf_counter() - began)

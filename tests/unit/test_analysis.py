@@ -120,10 +120,11 @@ def test_page_result_attaches_words_and_rounds() -> None:
         Region(label="text", score=0.5, box_px=(0, 0, 1, 1), box_pt=(10.0, 95.0, 200.0, 130.0)),
         Region(label="figure", score=0.71234, box_px=(0, 0, 1, 1), box_pt=(300.0, 300.0, 400.0, 400.0)),
     ]
-    result = analysis.page_result(info, regions, words)
+    result = analysis.page_result(info, regions, words, arrange=False)  # boxes as given
 
     assert (result.number, result.width, result.height) == (3, 612.0, 792.0)
     assert [r.label for r in result.regions] == ["title", "text", "figure"]
+    assert [r.order for r in result.regions] == [0, 1, 2]
     title, body, figure = result.regions
     assert title.text == "Hello World"
     assert body.text == "first\nsecond"
@@ -134,6 +135,46 @@ def test_page_result_attaches_words_and_rounds() -> None:
     assert body.box == (10.0, 95.0, 200.0, 130.0)
 
 
+def test_page_result_arranges_regions_on_the_words_in_reading_order() -> None:
+    info = PageInfo(number=1, width_pt=600.0, height_pt=800.0)
+    words = [
+        Word(50, 100, 280, 110, "left", block=0, line=0, index=0),
+        Word(50, 112, 200, 122, "column", block=0, line=1, index=0),
+        Word(310, 100, 550, 110, "right", block=1, line=0, index=0),
+        Word(290, 770, 310, 780, "7", block=2, line=0, index=0),  # the page number
+    ]
+    mask = (((300.0, 90.0), (560.0, 90.0), (560.0, 130.0)),)
+    regions = [
+        Region(label="text", score=0.8, box_px=(600, 180, 1120, 260), box_pt=(300, 90, 560, 130),
+               mask_px=mask, mask_pt=mask),
+        Region(label="text", score=0.9, box_px=(80, 180, 500, 260), box_pt=(40, 90, 250, 130)),
+        Region(label="text", score=0.7, box_px=(560, 1530, 640, 1570), box_pt=(280, 765, 320, 785)),
+        Region(label="title", score=0.7, box_px=(0, 600, 200, 640), box_pt=(0, 300, 100, 320)),
+    ]  # fmt: skip
+    result = analysis.page_result(info, regions, words)
+
+    assert [(r.order, r.text) for r in result.regions] == [(0, "left\ncolumn"), (1, "right")]
+    left, right = result.regions
+    assert left.box == (50.0, 100.0, 280.0, 122.0)  # snapped to its lines; the page number and the
+    assert right.box == (310.0, 100.0, 550.0, 110.0)  # empty title are gone
+    assert right.mask == [[(300.0, 90.0), (560.0, 90.0), (560.0, 130.0)]]  # the model's outline, kept
+
+
+def test_pages_stored_before_regions_had_an_order_read_back_numbered() -> None:
+    stored = {
+        "number": 1,
+        "width": 100,
+        "height": 100,
+        "regions": [
+            {"label": "text", "score": 0.9, "box": [0, 0, 10, 10], "text": "a", "mask": None},
+            {"label": "title", "score": 0.8, "box": [0, 20, 10, 30], "text": "b", "mask": None},
+        ],
+    }
+    page = PageResult.model_validate(stored)
+    assert [(r.order, r.label) for r in page.regions] == [(0, "text"), (1, "title")]
+    assert PageResult.model_validate_json(page.model_dump_json()) == page
+
+
 def test_page_result_without_regions_or_words() -> None:
     info = PageInfo(number=1, width_pt=100.5, height_pt=200.25)
     assert analysis.page_result(info, [], []) == PageResult(number=1, width=100.5, height=200.25, regions=[])
@@ -142,7 +183,7 @@ def test_page_result_without_regions_or_words() -> None:
 
 
 def region(text: str, box: tuple[float, float, float, float] = (0, 0, 10, 10)) -> RegionResult:
-    return RegionResult(label="text", score=0.9, box=box, text=text)
+    return RegionResult(order=0, label="text", score=0.9, box=box, text=text)
 
 
 def test_region_texts_skips_collapses_truncates() -> None:

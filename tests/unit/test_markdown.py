@@ -1,4 +1,4 @@
-"""Markdown of an analysis (no Ray): reading order per column, headings, bullets, tables, figure captions."""
+"""Markdown of an analysis (no Ray): regions in their reading order, headings, bullets, tables, captions."""
 
 from __future__ import annotations
 
@@ -6,40 +6,31 @@ import pymupdf
 
 from serve_app.core.analysis import AnalyzeResult, PageResult, RegionResult
 from serve_app.core.catalog import ModelVersion
-from serve_app.core.markdown import document_markdown, list_items, page_markdown, reading_order
+from serve_app.core.markdown import document_markdown, list_items, page_markdown
 from serve_app.core.pdf import table_markdown
 
 W, H = 612.0, 792.0
 
 
-def region(label: str, box: tuple[float, float, float, float], text: str = "") -> RegionResult:
-    return RegionResult(label=label, score=0.9, box=box, text=text)
+def region(
+    label: str, box: tuple[float, float, float, float], text: str = "", order: int = 0
+) -> RegionResult:
+    return RegionResult(order=order, label=label, score=0.9, box=box, text=text)
 
 
-def two_columns() -> list[RegionResult]:
-    return [
-        region("text", (320, 200, 560, 300), "right top"),
-        region("title", (72, 72, 540, 100), "A Title"),  # spans the columns
-        region("text", (72, 320, 300, 400), "left bottom"),
-        region("text", (72, 200, 300, 300), "left top"),
-        region("figure", (72, 450, 540, 600)),  # wide: after both columns above it
-        region("text", (320, 320, 560, 400), "right bottom"),
-        region("text", (72, 620, 300, 700), "after the figure"),
+def numbered(*regions: RegionResult) -> list[RegionResult]:
+    """``regions`` in reading order as listed, as ``page_result`` gives them."""
+    return [r.model_copy(update={"order": i}) for i, r in enumerate(regions)]
+
+
+def test_markdown_follows_the_regions_reading_order() -> None:
+    regions = [
+        region("text", (320, 200, 560, 300), "right column", order=2),
+        region("title", (72, 72, 540, 100), "A Title", order=0),
+        region("text", (72, 200, 300, 300), "left column", order=1),
     ]
-
-
-def test_reading_order_is_top_to_bottom_per_column_with_wide_regions_between() -> None:
-    regions = two_columns()
-    texts = [regions[i].text or regions[i].label for i in reading_order(regions, W)]
-    assert texts == [
-        "A Title",
-        "left top",
-        "left bottom",
-        "right top",
-        "right bottom",
-        "figure",
-        "after the figure",
-    ]
+    md = page_markdown(PageResult(number=1, width=W, height=H, regions=regions), first_title=True)
+    assert md.split("\n\n") == ["# A Title", "left column", "right column"]
 
 
 def test_list_items_split_on_bullets_and_enumerators_and_join_continuations() -> None:
@@ -53,7 +44,7 @@ def test_a_page_becomes_headings_paragraphs_bullets_tables_and_captioned_figures
         number=1,
         width=W,
         height=H,
-        regions=[
+        regions=numbered(
             region("title", (72, 72, 540, 100), "Annual  report"),
             region("title", (72, 120, 300, 140), "1 Introduction"),
             region("text", (72, 150, 540, 200), "Some words\nacross lines."),
@@ -62,7 +53,7 @@ def test_a_page_becomes_headings_paragraphs_bullets_tables_and_captioned_figures
             region("text", (72, 384, 540, 400), "Table 1: Fruit sold."),
             region("figure", (72, 420, 540, 600)),
             region("text", (72, 606, 540, 620), "Figure 2. Sales by month."),
-        ],
+        ),
     )
     md = page_markdown(page, tables={4: "|A|B|\n|---|---|\n|1|2|"}, first_title=True)
     assert md.split("\n\n") == [

@@ -1,0 +1,492 @@
+"""Detected regions arranged on the page's text layer (pure, no Ray): snapped to whole text lines, empty
+regions and running heads dropped, fragments of one paragraph merged, and the rest in reading order.
+
+``arrange_regions`` applies every step; each step is public on its own, so an evaluation can measure what
+each one changes (``order_tau`` scores an order against the PDF's content stream):
+
+1. ``snap_to_lines``: every text line goes to one region, the one holding most of it; text, title and
+   list regions become the union of their lines (tight boxes), figures and tables grow to hold theirs.
+2. ``drop_empty``: text, title and list regions that hold no line are dropped.
+3. ``drop_margins``: text, title and list regions inside the top or bottom margin band holding one or two
+   short lines (running heads, footers, page numbers: PubLayNet leaves them unlabelled) are dropped.
+4. ``merge_fragments``: text (or list) regions stacked in one column, a quarter line or less apart, with
+   nothing between them and no paragraph ending between them (a short last line, an indent), become one.
+5. ``reading_order``: XY-cut, columns before bands, captions right after their figure or table.
+
+Labels follow PubLayNet (``serve_app.core.layout.LABELS``). Regions with other labels (a user's model) keep
+their boxes, hold no lines and are only put in order. A page without words (a scan) is only put in order:
+nothing is snapped, merged or dropped. Boxes are in PDF points, origin top-left; a region's pixel box is
+rescaled with it. Mask outlines are the model's and are kept as they are (a merged region gets the outlines
+of both parts, largest first).
+
+Measured here with ``order_tau`` (Kendall's tau against the content stream) on the ground-truth regions of
+400 synthetic pages (``serve_app.training.synth``, seeds 0-199): 0.984 on average (1.0 on every page with
+``captions_after=False``: the stream has table captions above their table first), against 0.745 for regions
+sorted top to bottom; on 267 pages of two-column TeX documents, pymupdf's text blocks as regions: 0.923
+against 0.764. Snapping the synthetic truth changes no box (IoU > 0.9999), drops and merges nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from serve_app.core.errors import InvalidInput
+from serve_app.core.layout import Box, Polygon, Region
+from serve_app.core.pdf import Word
+
+TEXT_LABELS: tuple[str, ...] = ("text", "title", "list")  # snapped tight to their lines
+GRAPHIC_LABELS: tuple[str, ...] = ("figure", "table")  # grown to hold their lines, never shrunk
+MERGED_LABELS: tuple[str, ...] = ("text", "list")  # fragments of these are merged; titles never are
+
+Position = tuple[int, int, int]  # (block, line, index) of a word: its place in the content stream
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """One line of the text layer: the union of its words' boxes and its text."""
+
+    box: Box
+    text: str
+
+
+def text_lines(words: Sequence[Word]) -> list[TextLine]:
+    """The words grouped into lines (same ``block`` and ``line``), in content-stream order."""
+    grouped: dict[tuple[int, int], list[Word]] = {}
+    for w in words:
+        grouped.setdefault((w.block, w.line), []).append(w)
+    lines = []
+    for _, members in sorted(grouped.items()):
+        members.sort(key=lambda w: w.index)
+        box = (
+            min(w.x0 for w in members),
+            min(w.y0 for w in members),
+            max(w.x1 for w in members),
+            max(w.y1 for w in members),
+        )
+        lines.append(TextLine(box, " ".join(w.text for w in members)))
+    return lines
+
+
+# ------------------------------------------------------------------------------------------ geometry
+
+
+def _area(box: Box) -> float:
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def _union(a: Box, b: Box) -> Box:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def _overlap(a: Box, b: Box) -> float:
+    return _area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
+
+
+def _x_overlap(a: Box, b: Box) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+
+
+def _inside_fraction(item: Box, box: Box) -> float:
+    """The fraction of ``item``'s area inside ``box``; for an item without area, 1 if its centre is in it."""
+    area = _area(item)
+    if area > 0:
+        return _overlap(item, box) / area
+    cx, cy = (item[0] + item[2]) / 2, (item[1] + item[3]) / 2
+    return 1.0 if box[0] <= cx <= box[2] and box[1] <= cy <= box[3] else 0.0
+
+
+def _with_box(region: Region, box_pt: Box, *, page_width: float, page_height: float) -> Region:
+    """``region`` with ``box_pt`` clipped to the page, its pixel box rescaled to match."""
+    x0, y0, x1, y1 = box_pt
+    box_pt = (max(0.0, x0), max(0.0, y0), min(page_width, x1), min(page_height, y1))
+    (px0, py0, px1, py1), (qx0, qy0, qx1, qy1) = region.box_px, region.box_pt
+    sx = (px1 - px0) / (qx1 - qx0) if qx1 > qx0 else 1.0
+    sy = (py1 - py0) / (qy1 - qy0) if qy1 > qy0 else 1.0
+    box_px = (box_pt[0] * sx, box_pt[1] * sy, box_pt[2] * sx, box_pt[3] * sy)
+    return dataclasses.replace(region, box_pt=box_pt, box_px=box_px)
+
+
+# ------------------------------------------------------------------------------------------- 1. snap
+
+
+def assign_lines(
+    regions: Sequence[Region], lines: Sequence[TextLine], *, min_overlap: float = 0.5
+) -> list[int | None]:
+    """For each line, the index of the one region that holds it, or None.
+
+    A text, title, list, figure or table region holds a line when at least ``min_overlap`` of the line's
+    area lies inside it, or the line's centre does. Of several, the one with the largest share of the line
+    wins, then the smallest region (a text region inside a figure keeps its own lines).
+    """
+    if not 0.0 < min_overlap <= 1.0:
+        raise InvalidInput(f"min_overlap must be in (0, 1], got {min_overlap}")
+    candidates = [i for i, r in enumerate(regions) if r.label in TEXT_LABELS + GRAPHIC_LABELS]
+    if not lines or not candidates:
+        return [None] * len(lines)
+    ln = np.array([line.box for line in lines], dtype=np.float64)[:, None, :]  # lines x 1 x 4
+    rg = np.array([regions[i].box_pt for i in candidates], dtype=np.float64)[None, :, :]  # 1 x regions x 4
+
+    def common(lo: int, hi: int) -> np.ndarray:  # lines x regions: the length they share along one axis
+        return np.clip(np.minimum(ln[..., hi], rg[..., hi]) - np.maximum(ln[..., lo], rg[..., lo]), 0, None)
+
+    inter = common(0, 2) * common(1, 3)
+    area = np.clip(ln[..., 2] - ln[..., 0], 0, None) * np.clip(ln[..., 3] - ln[..., 1], 0, None)
+    cx, cy = (ln[..., 0] + ln[..., 2]) / 2, (ln[..., 1] + ln[..., 3]) / 2
+    centre = (rg[..., 0] <= cx) & (cx <= rg[..., 2]) & (rg[..., 1] <= cy) & (cy <= rg[..., 3])
+    share = np.where(area > 0, inter / np.where(area > 0, area, 1.0), centre.astype(np.float64))
+    share = np.where((share >= min_overlap) | centre, share, -1.0)  # -1: does not hold the line
+    best = share.max(axis=1, keepdims=True)
+    sizes = (rg[..., 2] - rg[..., 0]) * (rg[..., 3] - rg[..., 1])
+    winner = np.where(share == best, sizes, np.inf).argmin(axis=1)  # ties: the smallest, then the first
+    return [candidates[w] if b >= 0 else None for w, b in zip(winner, best[:, 0], strict=True)]
+
+
+def snap_to_lines(
+    regions: Sequence[Region],
+    lines: Sequence[TextLine],
+    *,
+    page_width: float,
+    page_height: float,
+    min_overlap: float = 0.5,
+) -> list[Region]:
+    """Regions snapped to whole lines (``assign_lines``), boxes kept inside the page.
+
+    A text, title or list region becomes the union of its lines (grown to whole lines, shrunk to the
+    text); a figure or table grows to hold its lines and is never shrunk (graphics have no words). A
+    region that holds no line keeps its box (``drop_empty`` decides about it). No lines: nothing changes.
+    """
+    if not lines:
+        return list(regions)
+    held: dict[int, Box] = {}
+    for line, owner in zip(lines, assign_lines(regions, lines, min_overlap=min_overlap), strict=True):
+        if owner is not None:
+            held[owner] = _union(held[owner], line.box) if owner in held else line.box
+    snapped = []
+    for i, region in enumerate(regions):
+        box = region.box_pt
+        if i in held:
+            box = held[i] if region.label in TEXT_LABELS else _union(box, held[i])
+        snapped.append(_with_box(region, box, page_width=page_width, page_height=page_height))
+    return snapped
+
+
+# ------------------------------------------------------------------------------------------ 2-3. drop
+
+
+def drop_empty(
+    regions: Sequence[Region], lines: Sequence[TextLine], *, min_overlap: float = 0.5
+) -> list[Region]:
+    """Regions without the text, title and list regions that hold no line (``assign_lines``).
+
+    Figures, tables and other labels are kept (vector drawings and images have no words). A page without
+    lines (a scan) keeps every region.
+    """
+    if not lines:
+        return list(regions)
+    holding = set(assign_lines(regions, lines, min_overlap=min_overlap))
+    return [r for i, r in enumerate(regions) if r.label not in TEXT_LABELS or i in holding]
+
+
+def drop_margins(
+    regions: Sequence[Region],
+    lines: Sequence[TextLine],
+    *,
+    page_height: float,
+    margin: float = 0.06,
+    max_lines: int = 2,
+    max_chars: int = 100,
+    min_overlap: float = 0.5,
+) -> list[Region]:
+    """Regions without running heads, footers and page numbers.
+
+    A text, title or list region is dropped when it lies entirely in the top or bottom ``margin`` (a
+    fraction of ``page_height``) and holds at most ``max_lines`` lines (``min_overlap`` of a line inside it)
+    of at most ``max_chars`` characters each. A page without lines (a scan) keeps every region.
+    """
+    if not 0.0 <= margin < 0.5:
+        raise InvalidInput(f"margin must be in [0, 0.5), got {margin}")
+    if not lines:
+        return list(regions)
+    top, bottom = margin * page_height, (1.0 - margin) * page_height
+
+    def running(region: Region) -> bool:
+        _, y0, _, y1 = region.box_pt
+        if region.label not in TEXT_LABELS or not (y1 <= top or y0 >= bottom):
+            return False
+        inside = [line for line in lines if _inside_fraction(line.box, region.box_pt) >= min_overlap]
+        return len(inside) <= max_lines and all(len(line.text) <= max_chars for line in inside)
+
+    return [r for r in regions if not running(r)]
+
+
+# ------------------------------------------------------------------------------------------- 4. merge
+
+
+def merge_fragments(
+    regions: Sequence[Region],
+    lines: Sequence[TextLine],
+    *,
+    labels: Sequence[str] = MERGED_LABELS,
+    min_column_overlap: float = 0.8,
+    max_gap: float = 0.25,
+    indent: float = 0.5,
+    short_end: float = 3.0,
+) -> list[Region]:
+    """Fragments of one paragraph (or list) merged into one region.
+
+    Two regions with the same label in ``labels`` merge when they share a column (their horizontal
+    overlap is at least ``min_column_overlap`` of the narrower width), lie one above the other at most
+    ``max_gap`` median line heights apart (a line's box height; overlapping boxes count), their union
+    overlaps no other region (nothing lies between them), and, for text, no paragraph ends between them:
+    the upper one's last line does not stop ``short_end`` line heights or more before the right edge, and
+    the lower one's first line is not indented by more than ``indent`` line heights.
+    The merged region has the union box, the higher score and both mask outlines (largest first; None
+    unless both have them). A page without lines (a scan) gives no line height: nothing is merged.
+
+    Measured on synthetic pages: the lines of a paragraph are at most 0.0 line heights apart, paragraphs
+    at least 0.33. Paragraphs set without space between them (LaTeX's default) are told apart by their
+    short last line and the next one's indent.
+    """
+    if not lines:
+        return list(regions)
+    line_height = statistics.median(line.box[3] - line.box[1] for line in lines)
+    merged = list(regions)
+    changed = True
+    while changed:
+        changed = False
+        for i, j in ((i, j) for i in range(len(merged)) for j in range(len(merged)) if i != j):
+            upper, lower = merged[i], merged[j]
+            a, b = upper.box_pt, lower.box_pt
+            if (
+                upper.label != lower.label
+                or upper.label not in labels
+                or (a[1], a[0]) > (b[1], b[0])
+                or _x_overlap(a, b) < min_column_overlap * min(a[2] - a[0], b[2] - b[0])
+                or b[1] - a[3] > max_gap * line_height
+            ):
+                continue
+            union = _union(a, b)
+            if any(_overlap(union, r.box_pt) > 0 for k, r in enumerate(merged) if k not in (i, j)):
+                continue
+            if upper.label == "text" and _paragraph_break(
+                a, b, lines, indent=indent * line_height, short=short_end * line_height
+            ):
+                continue
+            merged[i] = _merge(upper, lower)
+            del merged[j]
+            changed = True
+            break
+    return merged
+
+
+def _paragraph_break(
+    upper: Box, lower: Box, lines: Sequence[TextLine], *, indent: float, short: float
+) -> bool:
+    """Whether a paragraph ends between two stacked text boxes: the upper one's last line stops at least
+    ``short`` points before the right edge, or the lower one's first line starts more than ``indent``
+    points right of the left edge (the edges of the two together)."""
+    left, right = min(upper[0], lower[0]), max(upper[2], lower[2])
+    above = [line.box for line in lines if _inside_fraction(line.box, upper) >= 0.5]
+    below = [line.box for line in lines if _inside_fraction(line.box, lower) >= 0.5]
+    ends_short = bool(above) and right - max(above, key=lambda box: box[3])[2] >= short
+    indented = bool(below) and min(below, key=lambda box: box[1])[0] - left > indent
+    return ends_short or indented
+
+
+def _merge(upper: Region, lower: Region) -> Region:
+    return Region(
+        label=upper.label,
+        score=max(upper.score, lower.score),
+        box_px=_union(upper.box_px, lower.box_px),
+        box_pt=_union(upper.box_pt, lower.box_pt),
+        mask_px=_outlines(upper.mask_px, lower.mask_px),
+        mask_pt=_outlines(upper.mask_pt, lower.mask_pt),
+    )
+
+
+def _outlines(a: tuple[Polygon, ...] | None, b: tuple[Polygon, ...] | None) -> tuple[Polygon, ...] | None:
+    return None if a is None or b is None else tuple(sorted(a + b, key=_polygon_area, reverse=True))
+
+
+def _polygon_area(polygon: Polygon) -> float:
+    x = np.array([p[0] for p in polygon])
+    y = np.array([p[1] for p in polygon])
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+# -------------------------------------------------------------------------------------------- 5. order
+
+
+def caption_pairs(
+    regions: Sequence[Region], *, max_gap: float = 20.0, min_overlap: float = 0.5
+) -> dict[int, int]:
+    """Captions of figures and tables: ``{figure or table index: text region index}``.
+
+    A caption is a text region at most ``max_gap`` points below or above the figure or table, overlapping
+    it horizontally by at least ``min_overlap`` of the narrower width. A figure looks below first, a table
+    above first (their usual places); on each side the nearest wins. A text region captions one float.
+    """
+    pairs: dict[int, int] = {}
+    for f, float_ in enumerate(regions):
+        if float_.label not in GRAPHIC_LABELS:
+            continue
+        fb = float_.box_pt
+        below, above = [], []
+        for t, text in enumerate(regions):
+            tb = text.box_pt
+            if text.label != "text" or t in pairs.values():
+                continue
+            if _x_overlap(fb, tb) < min_overlap * min(fb[2] - fb[0], tb[2] - tb[0]):
+                continue
+            if -2.0 <= tb[1] - fb[3] <= max_gap:
+                below.append((tb[1] - fb[3], t))
+            elif -2.0 <= fb[1] - tb[3] <= max_gap:
+                above.append((fb[1] - tb[3], t))
+        sides = (below, above) if float_.label == "figure" else (above, below)
+        for side in sides:
+            if side:
+                pairs[f] = min(side)[1]
+                break
+    return pairs
+
+
+def reading_order(
+    regions: Sequence[Region],
+    *,
+    caption_gap: float = 20.0,
+    caption_overlap: float = 0.5,
+    captions_after: bool = True,
+) -> list[Region]:
+    """``regions`` in reading order, for one or several columns.
+
+    Recursive XY-cut: a set of regions is cut at every vertical gap that no region crosses (columns, read
+    left to right), else at the horizontal gaps (bands, read top to bottom; a title or figure spanning the
+    columns makes its own band), and each part is cut again; what cannot be cut is read top to bottom, then
+    left to right. A figure or table and its caption (``caption_pairs`` with ``caption_gap`` and
+    ``caption_overlap``) are cut as one block: the caption comes right after the float, or, with
+    ``captions_after=False``, right before it when it stands above it (as the PDF's content stream
+    usually has it).
+    """
+    captions = caption_pairs(regions, max_gap=caption_gap, min_overlap=caption_overlap)
+    blocks = []
+    for i in range(len(regions)):
+        if i in captions.values():
+            continue
+        block = [i]
+        if i in captions:
+            above = regions[captions[i]].box_pt[1] < regions[i].box_pt[1]
+            block = [captions[i], i] if above and not captions_after else [i, captions[i]]
+        blocks.append(block)
+    boxes = [_union(regions[b[0]].box_pt, regions[b[-1]].box_pt) for b in blocks]
+    return [regions[i] for b in _xy_cut(list(range(len(blocks))), boxes) for i in blocks[b]]
+
+
+def _xy_cut(items: list[int], boxes: Sequence[Box]) -> list[int]:
+    if len(items) <= 1:
+        return items
+    columns = _split(items, boxes, 0)
+    if len(columns) > 1:
+        return [i for column in columns for i in _xy_cut(column, boxes)]
+    bands = _split(items, boxes, 1)
+    if len(bands) == 1:
+        return sorted(items, key=lambda i: (boxes[i][1], boxes[i][0]))
+    joined = [bands[0]]
+    for band in bands[1:]:
+        if _same_columns(joined[-1], band, boxes):
+            joined[-1] = joined[-1] + band
+        else:
+            joined.append(band)
+    return [i for band in joined for i in _xy_cut(band, boxes)]
+
+
+def _same_columns(upper: list[int], lower: list[int], boxes: Sequence[Box]) -> bool:
+    """Whether two bands are one: a gap that runs across both columns by chance (paragraphs ending at the
+    same height) must not cut them. Two bands with columns are one if their union still has columns; a band
+    without columns joins one with columns only if it stays out of its gaps (a column that runs on below
+    the other, not a centred line of the front matter)."""
+    above, below, both = _gaps(upper, boxes), _gaps(lower, boxes), _gaps(upper + lower, boxes)
+    if not both or not (above or below):
+        return False
+    return bool(above and below) or set(above or below) <= set(both)
+
+
+def _gaps(items: list[int], boxes: Sequence[Box]) -> list[tuple[float, float]]:
+    parts = _split(items, boxes, 0)
+    return [(max(boxes[i][2] for i in a), min(boxes[i][0] for i in b)) for a, b in itertools.pairwise(parts)]
+
+
+def _split(items: list[int], boxes: Sequence[Box], axis: int) -> list[list[int]]:
+    """``items`` split at the gaps of their boxes' projection on ``axis`` (0: x, 1: y), in order."""
+    parts: list[list[int]] = []
+    end = -np.inf
+    for i in sorted(items, key=lambda i: (boxes[i][axis], boxes[i][axis + 2])):
+        if boxes[i][axis] >= end:
+            parts.append([])
+        parts[-1].append(i)
+        end = max(end, boxes[i][axis + 2])
+    return parts
+
+
+# --------------------------------------------------------------------------------------------- all
+
+
+def arrange_regions(
+    regions: Sequence[Region], words: Sequence[Word], *, page_width: float, page_height: float
+) -> list[Region]:
+    """Every step with its defaults: snap, drop empty regions, drop running heads, merge fragments, and
+    order (see the module's docstring). Running heads are dropped after snapping, so their own region holds
+    their line instead of a body region growing over it; merged regions are unions of snapped boxes, so
+    they need no second snap. A page without words is only ordered."""
+    lines = text_lines(words)
+    arranged = snap_to_lines(regions, lines, page_width=page_width, page_height=page_height)
+    arranged = drop_empty(arranged, lines)
+    arranged = drop_margins(arranged, lines, page_height=page_height)
+    arranged = merge_fragments(arranged, lines)
+    return reading_order(arranged)
+
+
+# ---------------------------------------------------------------------------------------- evaluation
+
+
+def content_positions(
+    regions: Sequence[Region], words: Sequence[Word], *, min_overlap: float = 0.5
+) -> list[Position | None]:
+    """Where each region's text starts in the PDF's content stream: the smallest ``(block, line, index)``
+    of the words with at least ``min_overlap`` of their area inside it (None: no word inside)."""
+    positions: list[Position | None] = []
+    for region in regions:
+        inside = [
+            (w.block, w.line, w.index)
+            for w in words
+            if _inside_fraction((w.x0, w.y0, w.x1, w.y1), region.box_pt) >= min_overlap
+        ]
+        positions.append(min(inside) if inside else None)
+    return positions
+
+
+def kendall_tau(predicted: Sequence[float], reference: Sequence[float]) -> float | None:
+    """Kendall's tau-b (scipy.stats.kendalltau) between two rankings of the same items: 1 when they agree,
+    -1 when one is the other reversed. None when it is undefined: fewer than two items, or a ranking
+    where all items tie."""
+    if len(predicted) != len(reference):
+        raise InvalidInput(f"rankings differ in length: {len(predicted)} and {len(reference)}")
+    if len(predicted) < 2 or len(set(predicted)) < 2 or len(set(reference)) < 2:
+        return None
+    from scipy.stats import kendalltau  # imported here: scipy.stats takes a second to import
+
+    return float(kendalltau(predicted, reference).statistic)
+
+
+def order_tau(regions: Sequence[Region], words: Sequence[Word]) -> float | None:
+    """Kendall's tau of ``regions``' order (as given) against the content stream (``content_positions``)
+    on one page; regions without words are left out. None when fewer than two regions have words."""
+    positions = content_positions(regions, words)
+    kept = [(rank, p) for rank, p in enumerate(positions) if p is not None]
+    ranks = {p: r for r, p in enumerate(sorted({p for _, p in kept}))}
+    return kendall_tau([float(rank) for rank, _ in kept], [float(ranks[p]) for _, p in kept])

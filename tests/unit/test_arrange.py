@@ -1,0 +1,315 @@
+"""Regions arranged on the text layer (no Ray): snapped to lines, emptied and running ones dropped, fragments
+merged, reading order, Kendall's tau, on tiny hand-built pages."""
+
+from __future__ import annotations
+
+import pytest
+
+from serve_app.core import arrange
+from serve_app.core.arrange import TextLine
+from serve_app.core.errors import InvalidInput
+from serve_app.core.layout import Box, Polygon, Region
+from serve_app.core.pdf import Word
+
+W, H = 600.0, 800.0
+SQUARE: Polygon = ((0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0))
+BIG: Polygon = ((0.0, 0.0), (20.0, 0.0), (20.0, 20.0), (0.0, 20.0))
+
+
+def region(label: str, box: Box, score: float = 0.9, mask: tuple[Polygon, ...] | None = None) -> Region:
+    """A region at 144 dpi: its pixel box is twice its box in points."""
+    box_px = (2 * box[0], 2 * box[1], 2 * box[2], 2 * box[3])
+    return Region(label, score, box_px=box_px, box_pt=box, mask_px=mask, mask_pt=mask)
+
+
+def line(x0: float, y0: float, x1: float, y1: float, text: str = "some words") -> TextLine:
+    return TextLine((x0, y0, x1, y1), text)
+
+
+def words_of(*rows: tuple[float, float, float, float], block: int = 0) -> list[Word]:
+    """One two-word line per row, its words splitting the row's box in half, lines numbered in order."""
+    words = []
+    for n, (x0, y0, x1, y1) in enumerate(rows):
+        middle = (x0 + x1) / 2
+        words += [
+            Word(x0, y0, middle - 1, y1, f"w{n}a", block, n, 0),
+            Word(middle + 1, y0, x1, y1, f"w{n}b", block, n, 1),
+        ]
+    return words
+
+
+def boxes(regions: list[Region]) -> list[Box]:
+    return [r.box_pt for r in regions]
+
+
+# text lines and their owners
+
+
+def test_text_lines_group_words_by_block_and_line_in_stream_order() -> None:
+    words = [
+        Word(60, 10, 90, 20, "world", 0, 0, 1),
+        Word(10, 12, 50, 22, "hello", 0, 0, 0),
+        Word(10, 40, 50, 50, "next", 1, 0, 0),
+        Word(10, 30, 30, 38, "second", 0, 1, 0),
+    ]
+    assert arrange.text_lines(words) == [
+        TextLine((10, 10, 90, 22), "hello world"),
+        TextLine((10, 30, 30, 38), "second"),
+        TextLine((10, 40, 50, 50), "next"),
+    ]
+    assert arrange.text_lines([]) == []
+
+
+def test_each_line_goes_to_the_one_region_holding_most_of_it() -> None:
+    lines = [line(10, 10, 110, 20), line(10, 30, 110, 40), line(400, 10, 500, 20)]
+    regions = [
+        region("text", (0, 0, 70, 25)),  # 60% of line 0
+        region("text", (60, 0, 200, 45)),  # half of lines 0 and 1
+        region("stamp", (300, 0, 600, 100)),  # another model's label: holds no lines
+    ]
+    assert arrange.assign_lines(regions, lines) == [0, 1, None]
+    # Fully inside both: the smaller region (a text inside a figure) keeps it.
+    nested = [region("figure", (0, 0, 300, 300)), region("text", (5, 5, 150, 50))]
+    assert arrange.assign_lines(nested, lines[:1]) == [1]
+    # The centre inside is enough even below min_overlap.
+    assert arrange.assign_lines([region("text", (50, 0, 90, 30))], lines[:1], min_overlap=0.9) == [0]
+    with pytest.raises(InvalidInput, match="min_overlap"):
+        arrange.assign_lines(regions, lines, min_overlap=0)
+
+
+# 1. snap
+
+
+def test_text_regions_snap_to_whole_lines_and_graphics_only_grow() -> None:
+    lines = [line(50, 100, 250, 110), line(50, 112, 240, 122), line(300, 100, 500, 110)]
+    regions = [
+        region("text", (40, 90, 200, 130), mask=(SQUARE,)),  # cuts lines 0 and 1 at x=200
+        region("figure", (290, 50, 480, 200)),  # holds 90% of line 2, which sticks out on the right
+        region("title", (50, 500, 100, 520)),  # no line: kept as it is here
+    ]
+    text, figure, title = arrange.snap_to_lines(regions, lines, page_width=W, page_height=H)
+    assert text.box_pt == (50, 100, 250, 122)  # grown to whole lines, shrunk to the text
+    assert text.box_px == (100, 200, 500, 244)  # the pixel box follows
+    assert text.mask_pt == (SQUARE,)  # the model's outline is kept
+    assert figure.box_pt == (290, 50, 500, 200)  # grown, not shrunk to its one line
+    assert title == regions[2]
+    assert arrange.snap_to_lines(regions, [], page_width=W, page_height=H) == regions
+
+
+def test_a_line_is_never_split_between_two_regions() -> None:
+    lines = [line(10, 10, 300, 20), line(10, 22, 300, 32)]
+    left, right = region("text", (0, 0, 200, 40)), region("text", (120, 0, 320, 40))  # 66% and 62%
+    snapped = arrange.snap_to_lines([left, right], lines, page_width=W, page_height=H)
+    assert boxes(snapped) == [(10, 10, 300, 32), (120, 0, 320, 40)]  # the right one holds no line
+    assert boxes(arrange.drop_empty(snapped, lines)) == [(10, 10, 300, 32)]
+
+
+def test_snapped_boxes_stay_on_the_page() -> None:
+    lines = [line(-5, 790, 100, 805)]
+    (snapped,) = arrange.snap_to_lines(
+        [region("text", (0, 780, 90, 800))], lines, page_width=W, page_height=H
+    )
+    assert snapped.box_pt == (0, 790, 100, 800)
+
+
+# 2-3. drop
+
+
+def test_empty_text_regions_go_figures_and_tables_stay() -> None:
+    lines = [line(10, 10, 100, 20)]
+    regions = [
+        region("text", (0, 0, 110, 30)),
+        region("title", (0, 100, 110, 130)),
+        region("list", (0, 200, 110, 230)),
+        region("figure", (0, 300, 110, 330)),
+        region("table", (0, 400, 110, 430)),
+    ]
+    assert [r.label for r in arrange.drop_empty(regions, lines)] == ["text", "figure", "table"]
+    assert arrange.drop_empty(regions, []) == regions  # a scan: nothing dropped
+
+
+def test_running_heads_footers_and_page_numbers_go() -> None:
+    lines = [
+        line(50, 20, 300, 30, "Journal of Examples 12 (2024) 1-20"),
+        line(290, 770, 310, 780, "7"),
+        line(50, 100, 500, 110),
+        line(50, 10, 500, 18, "x" * 101),
+    ]
+    head = region("text", (50, 20, 300, 30))
+    number = region("text", (290, 770, 310, 780))
+    body = region("text", (50, 100, 500, 110))
+    long_line = region("title", (50, 10, 500, 18))
+    straddling = region("text", (290, 740, 310, 780))  # reaches above the bottom band
+    figure = region("figure", (50, 2, 100, 40))
+    kept = arrange.drop_margins([head, number, body, long_line, straddling, figure], lines, page_height=H)
+    assert kept == [body, long_line, straddling, figure]
+    three = [line(50, 4 + 10 * i, 300, 12 + 10 * i) for i in range(3)]
+    block = region("text", (50, 4, 300, 32))
+    assert arrange.drop_margins([block], three, page_height=H, margin=0.05) == [block]  # 3 lines
+    assert arrange.drop_margins([block], three, page_height=H, margin=0.05, max_lines=3) == []
+    assert arrange.drop_margins([head], [], page_height=H) == [head]  # a scan: nothing dropped
+    with pytest.raises(InvalidInput, match="margin"):
+        arrange.drop_margins([head], lines, page_height=H, margin=0.5)
+
+
+# 4. merge
+
+
+def column_lines(x0: float, x1: float, top: float, count: int) -> list[TextLine]:
+    """``count`` lines 10 pt high set solid (no space between them)."""
+    return [line(x0, top + 10 * i, x1, top + 10 * (i + 1)) for i in range(count)]
+
+
+def test_fragments_of_one_paragraph_are_merged() -> None:
+    lines = column_lines(50, 250, 100, 6)
+    upper = region("text", (50, 100, 250, 130), score=0.8, mask=(SQUARE,))
+    lower = region("text", (50, 130, 245, 160), score=0.95, mask=(BIG,))
+    (merged,) = arrange.merge_fragments([lower, upper], lines)
+    assert merged.box_pt == (50, 100, 250, 160) and merged.box_px == (100, 200, 500, 320)
+    assert merged.score == 0.95 and merged.label == "text"
+    assert merged.mask_pt == (BIG, SQUARE)  # both outlines, largest first
+    without_mask = arrange.merge_fragments([upper, region("text", lower.box_pt)], lines)
+    assert without_mask[0].mask_pt is None
+    items = [region("list", (50, 100, 250, 130)), region("list", (60, 132, 250, 160))]
+    assert boxes(arrange.merge_fragments(items, lines)) == [(50, 100, 250, 160)]
+
+
+def test_what_is_not_one_paragraph_stays_apart() -> None:
+    lines = column_lines(50, 250, 100, 6) + column_lines(300, 500, 100, 6)
+    upper = region("text", (50, 100, 250, 130))
+    cases = {
+        "next column": region("text", (300, 130, 500, 160)),
+        "a title": region("title", (50, 130, 250, 160)),
+        "too far": region("text", (50, 133, 250, 160)),  # 3 pt: more than a quarter line
+        "narrow overlap": region("text", (200, 130, 450, 160)),
+    }
+    for name, lower in cases.items():
+        assert len(arrange.merge_fragments([upper, lower], lines)) == 2, name
+    titles = [region("title", (50, 100, 250, 130)), region("title", (50, 130, 250, 160))]
+    assert len(arrange.merge_fragments(titles, lines)) == 2
+    # Something between them (here a figure beside the gap) keeps them apart.
+    between = [upper, region("figure", (240, 128, 290, 135)), region("text", (50, 131, 250, 160))]
+    assert len(arrange.merge_fragments(between, lines)) == 3
+    assert len(arrange.merge_fragments([upper, region("text", (50, 130, 250, 160))], [])) == 2  # a scan
+
+
+def test_a_short_last_line_or_an_indent_ends_a_paragraph() -> None:
+    upper, lower = region("text", (50, 100, 250, 130)), region("text", (50, 130, 250, 160))
+    indented = [*column_lines(50, 250, 100, 3), line(65, 130, 250, 140), *column_lines(50, 250, 140, 2)]
+    assert len(arrange.merge_fragments([upper, lower], indented)) == 2  # indented by 1.5 lines
+    assert len(arrange.merge_fragments([upper, lower], indented, indent=2.0)) == 1
+    short = [*column_lines(50, 250, 100, 2), line(50, 120, 200, 130), *column_lines(50, 250, 130, 3)]
+    assert len(arrange.merge_fragments([upper, lower], short)) == 2  # ends 5 lines before the edge
+    assert len(arrange.merge_fragments([upper, lower], short, short_end=6.0)) == 1
+    lists = [region("list", upper.box_pt), region("list", lower.box_pt)]
+    assert len(arrange.merge_fragments(lists, short)) == 1  # list items end short and are indented
+
+
+# 5. order
+
+
+def test_two_columns_are_read_column_by_column_between_wide_regions() -> None:
+    page = {
+        "title": region("title", (50, 50, 550, 80)),
+        "left top": region("text", (50, 100, 290, 200)),
+        "left bottom": region("text", (50, 210, 290, 300)),
+        "right top": region("text", (310, 100, 550, 180)),
+        "right bottom": region("text", (310, 190, 550, 300)),
+        "wide figure": region("figure", (50, 330, 550, 500)),  # 30 pt from the text: no caption
+        "after": region("text", (50, 530, 290, 600)),
+        "after right": region("text", (310, 530, 550, 600)),
+    }
+    names = {r: name for name, r in page.items()}
+    shuffled = [page[k] for k in ("right bottom", "after", "title", "wide figure")] + [
+        page[k] for k in ("left bottom", "right top", "after right", "left top")
+    ]
+    assert [names[r] for r in arrange.reading_order(shuffled)] == list(page)
+
+
+def test_a_gap_across_both_columns_at_the_same_height_does_not_cut_them() -> None:
+    title = region("title", (50, 50, 550, 80))
+    left = [region("text", (50, 100, 290, 200)), region("text", (50, 210, 290, 300))]
+    right = [region("text", (310, 100, 550, 195)), region("text", (310, 205, 550, 300))]
+    short = region("text", (50, 310, 200, 320))  # the left column runs on below the right one
+    assert arrange.reading_order([*right, short, *left, title]) == [title, *left, short, *right]
+
+
+def test_centred_front_matter_is_read_top_to_bottom() -> None:
+    title = region("title", (100, 50, 500, 80))
+    authors = [region("text", (250, 90, 350, 100)), region("text", (230, 105, 370, 115))]
+    # Below the authors, a short heading leaves room beside it: the authors must not join its column.
+    heading, right_top = region("title", (50, 130, 100, 145)), region("text", (310, 128, 550, 145))
+    left, right = region("text", (50, 150, 290, 300)), region("text", (310, 150, 550, 300))
+    shuffled = [right, left, right_top, heading, *authors, title]
+    assert arrange.reading_order(shuffled) == [title, *authors, heading, left, right_top, right]
+
+
+def test_captions_come_right_after_their_figure_or_table() -> None:
+    text = region("text", (50, 50, 290, 100))
+    figure = region("figure", (60, 110, 280, 250))
+    caption = region("text", (50, 258, 290, 280))
+    table_caption = region("text", (310, 50, 550, 70))
+    table = region("table", (310, 78, 550, 200))
+    after = region("text", (310, 210, 550, 300))
+    regions = [after, caption, table, figure, table_caption, text]
+    assert arrange.caption_pairs(regions) == {2: 4, 3: 1}  # the table looks above first, the figure below
+    assert arrange.reading_order(regions) == [text, figure, caption, table, table_caption, after]
+    assert arrange.reading_order(regions, captions_after=False) == [
+        text, figure, caption, table_caption, table, after,
+    ]  # fmt: skip
+    assert arrange.caption_pairs([figure, region("text", (50, 290, 290, 300))]) == {}  # too far
+
+
+def test_regions_that_cannot_be_cut_are_read_top_to_bottom_then_left_to_right() -> None:
+    a, b = region("text", (0, 0, 100, 50)), region("text", (50, 40, 150, 90))
+    c = region("text", (120, 0, 200, 45))
+    assert arrange.reading_order([b, c, a]) == [a, c, b]
+    assert arrange.reading_order([]) == []
+
+
+# all steps
+
+
+def test_arrange_regions_on_a_small_two_column_page() -> None:
+    head = (50, 20, 200, 30)
+    left = [(50, 100 + 12 * i, 290, 110 + 12 * i) for i in range(6)]  # lines 100..170
+    right = [(310, 100 + 12 * i, 550, 110 + 12 * i) for i in range(6)]
+    words = words_of(head, block=0) + words_of(*left, block=1) + words_of(*right, block=2)
+    regions = [
+        region("text", (305, 95, 555, 140)),  # the right column, cut in two after its third line
+        region("text", (305, 138, 540, 175)),
+        region("text", (45, 98, 280, 175)),  # the left column, cutting its lines at x=280
+        region("text", (48, 18, 202, 32)),  # the running head
+        region("title", (400, 600, 500, 620)),  # nothing there
+        region("figure", (50, 300, 550, 500)),  # no words: kept as it is
+    ]
+    arranged = arrange.arrange_regions(regions, words, page_width=W, page_height=H)
+    assert boxes(arranged) == [(50, 100, 290, 170), (310, 100, 550, 170), (50, 300, 550, 500)]
+    assert arrange.order_tau(arranged, words) == 1.0
+    # A page without words (a scan) is only put in order.
+    assert arrange.arrange_regions(regions, [], page_width=W, page_height=H) == [
+        regions[3], regions[2], regions[0], regions[1], regions[5], regions[4],
+    ]  # fmt: skip
+
+
+# evaluation
+
+
+def test_content_positions_and_order_tau() -> None:
+    words = words_of((50, 100, 290, 110), block=0) + words_of((310, 100, 550, 110), block=1)
+    left, right = region("text", (50, 95, 290, 115)), region("text", (310, 95, 550, 115))
+    empty = region("figure", (0, 300, 10, 310))
+    assert arrange.content_positions([right, empty, left], words) == [(1, 0, 0), None, (0, 0, 0)]
+    assert arrange.order_tau([left, empty, right], words) == 1.0
+    assert arrange.order_tau([right, left], words) == -1.0
+    assert arrange.order_tau([left, empty], words) is None  # one region with words
+
+
+def test_kendall_tau() -> None:
+    assert arrange.kendall_tau([0, 1, 2, 3], [0, 1, 2, 3]) == pytest.approx(1.0)
+    assert arrange.kendall_tau([0, 1, 2, 3], [3, 2, 1, 0]) == pytest.approx(-1.0)
+    assert arrange.kendall_tau([0, 1, 2, 3], [0, 2, 1, 3]) == pytest.approx(2 / 3)  # 5 of 6 pairs agree
+    assert arrange.kendall_tau([0], [0]) is None
+    assert arrange.kendall_tau([0, 1], [5, 5]) is None  # undefined when one ranking is all ties
+    with pytest.raises(InvalidInput, match="length"):
+        arrange.kendall_tau([0, 1], [0, 1, 2])
