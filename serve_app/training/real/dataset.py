@@ -13,8 +13,10 @@ and page. The split is by group (``corpus.split_of``): no group has pages in bot
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
+import signal
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -27,6 +29,27 @@ from serve_app.training.real.corpus import CorpusPdf, split_of
 from serve_app.training.real.labeller import PageLabels, document_style, label_page
 
 DPI = 72
+PAGE_SECONDS = 10  # a page that takes longer to label (a dense vector drawing) is refused
+
+
+class PageTimeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def time_limit(seconds: int) -> Iterator[None]:
+    """Raise ``PageTimeout`` in the main thread after ``seconds`` (SIGALRM; the CLI runs single-threaded)."""
+
+    def expire(_signum: int, _frame: object) -> None:
+        raise PageTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def read_index(corpus: Path) -> list[CorpusPdf]:
@@ -89,7 +112,11 @@ def build(
                     break
                 page = doc.load_page(number)
                 try:
-                    result: PageLabels = label_page(page, style)
+                    with time_limit(PAGE_SECONDS):
+                        result: PageLabels = label_page(page, style)
+                except PageTimeout:
+                    refused[f"over {PAGE_SECONDS} s to label"] += 1
+                    continue
                 except (RuntimeError, ValueError) as exc:
                     refused[f"error: {type(exc).__name__}"] += 1
                     continue
@@ -132,6 +159,8 @@ def build(
                         }
                     )
                 kept += 1
+                if len(images) % 250 == 0:
+                    print(f"{len(images)} pages labelled ({pdf.path})", flush=True)
         documents += kept > 0
         pymupdf.TOOLS.reset_mupdf_warnings()
     coco = {

@@ -47,6 +47,10 @@ MONO_FONT = re.compile(
 BOLD_FONT = re.compile(r"(bold|cmbx|cmb\b|cmssbx|black|heavy|semibold|demi|\.b\b|-b$|bx\d)", re.I)
 
 
+MAX_GRAPHICS = 300  # vector paths (not rules) on a page beyond which it is refused
+MAX_RULES = 600
+
+
 @dataclass(frozen=True)
 class LabelledRegion:
     """A labelled region: PubLayNet label and box in PDF points (top-left origin, unrotated page)."""
@@ -502,6 +506,8 @@ def label_page(page: pymupdf.Page, style: Style, *, min_regions: int = 2) -> Pag
         return PageLabels(refused="table of contents or index")
 
     graphics, rules = drawings(page)
+    if len(graphics) > MAX_GRAPHICS or len(rules) > MAX_RULES:
+        return PageLabels(refused="too many drawings")  # dense diagrams; clustering them is quadratic
     for d in graphics:
         if d.rect_only and any(inside_fraction(ln.box, d.box) > 0.8 for ln in lines):
             # A frame or shading around text (tcolorbox, coloured table cells): PubLayNet has no label
