@@ -260,6 +260,20 @@ def test_captions_come_right_after_their_figure_or_table() -> None:
     assert arrange.caption_pairs([figure, region("text", (50, 290, 290, 300))]) == {}  # too far
 
 
+def test_margin_notes_beside_one_column_do_not_make_a_column() -> None:
+    # A macro name in the left margin beside each of two paragraphs: read note, paragraph, note, paragraph.
+    note1, body1 = region("text", (40, 100, 120, 110)), region("text", (150, 100, 550, 160))
+    note2, body2 = region("text", (40, 200, 120, 210)), region("text", (150, 200, 550, 260))
+    assert arrange.reading_order([body2, note2, body1, note1]) == [note1, body1, note2, body2]
+
+
+def test_a_paragraph_above_a_figure_is_not_its_caption() -> None:
+    text = region("text", (100, 100, 500, 180))  # six lines: a paragraph, not a caption
+    figure = region("figure", (100, 190, 500, 400))
+    assert arrange.caption_pairs([text, figure]) == {}
+    assert arrange.reading_order([figure, text]) == [text, figure]
+
+
 def test_regions_that_cannot_be_cut_are_read_top_to_bottom_then_left_to_right() -> None:
     a, b = region("text", (0, 0, 100, 50)), region("text", (50, 40, 150, 90))
     c = region("text", (120, 0, 200, 45))
