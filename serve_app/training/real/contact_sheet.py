@@ -3,8 +3,11 @@
 CLI::
 
     python -m serve_app.training.real.contact_sheet --data build/real/test --out docs/images/real-labels.png
+    python -m serve_app.training.real.contact_sheet --model models/layout_detector --out predictions.png
 
-Boxes are coloured by label (legend at the top); each tile names its source PDF and page.
+Boxes are coloured by label (legend at the top); each tile names its source PDF and page. With ``--model``
+the same pages (same ``--seed``) show that model's detections (score >= 0.5) instead of the labels, to
+put the two sheets side by side.
 """
 
 from __future__ import annotations
@@ -49,13 +52,42 @@ def tile(
     return out
 
 
-def contact_sheet(data: Path, *, pages: int, columns: int, width: int, seed: int) -> Image.Image:
-    """``pages`` pages of the COCO set in ``data`` (drawn with ``seed``), ``columns`` per row."""
+def detections(
+    model: Path, data: Path, images: list[dict[str, Any]]
+) -> dict[int, list[tuple[str, list[float]]]]:
+    """The model's regions (score >= 0.5) on each image, as (label, COCO bbox)."""
+    import numpy as np
+
+    from serve_app.core.layout import to_regions
+    from serve_app.models.layout import LayoutPredictor
+
+    predictor = LayoutPredictor(model, num_threads=2)
+    found: dict[int, list[tuple[str, list[float]]]] = {}
+    for image in images:
+        with Image.open(data / image["file_name"]) as img:
+            pixels = np.asarray(img.convert("RGB"))
+        boxes, scores, classes = predictor.predict(pixels)
+        regions = to_regions(boxes, scores, classes, image_size=pixels.shape[:2], points_per_pixel=1.0)
+        found[image["id"]] = [
+            (r.label, [r.box_px[0], r.box_px[1], r.box_px[2] - r.box_px[0], r.box_px[3] - r.box_px[1]])
+            for r in regions
+        ]
+    return found
+
+
+def contact_sheet(
+    data: Path, *, pages: int, columns: int, width: int, seed: int, model: Path | None = None
+) -> Image.Image:
+    """``pages`` pages of the COCO set in ``data`` (drawn with ``seed``), ``columns`` per row; their labels,
+    or ``model``'s detections."""
     coco = json.loads((data / "annotations.json").read_text())
-    by_image: dict[int, list[tuple[str, list[float]]]] = {}
-    for ann in coco["annotations"]:
-        by_image.setdefault(ann["image_id"], []).append((LABELS[ann["category_id"] - 1], ann["bbox"]))
     chosen = random.Random(seed).sample(coco["images"], min(pages, len(coco["images"])))
+    by_image: dict[int, list[tuple[str, list[float]]]] = {}
+    if model is not None:
+        by_image = detections(model, data, chosen)
+    else:
+        for ann in coco["annotations"]:
+            by_image.setdefault(ann["image_id"], []).append((LABELS[ann["category_id"] - 1], ann["bbox"]))
     tiles = [tile(data, img, by_image.get(img["id"], []), width=width) for img in chosen]
     height = max(t.height for t in tiles)
     rows = -(-len(tiles) // columns)
@@ -81,8 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--columns", type=int, default=4)
     parser.add_argument("--width", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", type=Path, default=None, help="draw this model's detections instead")
     args = parser.parse_args(argv)
-    sheet = contact_sheet(args.data, pages=args.pages, columns=args.columns, width=args.width, seed=args.seed)
+    sheet = contact_sheet(
+        args.data, pages=args.pages, columns=args.columns, width=args.width, seed=args.seed, model=args.model
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.out, optimize=True)
     print(f"wrote {args.out} ({sheet.width} x {sheet.height})")
