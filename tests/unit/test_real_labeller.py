@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -196,4 +195,3 @@ def test_held_out_package_is_never_fetched(tmp_path: Path) -> None:
         corpus.fetch(tmp_path, [corpus.HELD_OUT])
     assert corpus.HELD_OUT not in corpus.PACKAGES
     assert not any(tmp_path.iterdir())
-    assert json.loads("[]") == []
