@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from serve_app.core.errors import InvalidInput
-from serve_app.core.layout import Box, Polygon, Region
+from serve_app.core.layout import Box, Polygon, Region, box_area, box_overlap, box_union
 from serve_app.core.pdf import Word
 
 TEXT_LABELS: tuple[str, ...] = ("text", "title", "list")  # snapped tight to their lines
@@ -81,27 +81,15 @@ def text_lines(words: Sequence[Word]) -> list[TextLine]:
 # ------------------------------------------------------------------------------------------ geometry
 
 
-def _area(box: Box) -> float:
-    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
-
-
-def _union(a: Box, b: Box) -> Box:
-    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
-
-
-def _overlap(a: Box, b: Box) -> float:
-    return _area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
-
-
 def _x_overlap(a: Box, b: Box) -> float:
     return max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
 
 
 def _inside_fraction(item: Box, box: Box) -> float:
     """The fraction of ``item``'s area inside ``box``; for an item without area, 1 if its centre is in it."""
-    area = _area(item)
+    area = box_area(item)
     if area > 0:
-        return _overlap(item, box) / area
+        return box_overlap(item, box) / area
     cx, cy = (item[0] + item[2]) / 2, (item[1] + item[3]) / 2
     return 1.0 if box[0] <= cx <= box[2] and box[1] <= cy <= box[3] else 0.0
 
@@ -171,12 +159,12 @@ def snap_to_lines(
     held: dict[int, Box] = {}
     for line, owner in zip(lines, assign_lines(regions, lines, min_overlap=min_overlap), strict=True):
         if owner is not None:
-            held[owner] = _union(held[owner], line.box) if owner in held else line.box
+            held[owner] = box_union(held[owner], line.box) if owner in held else line.box
     snapped = []
     for i, region in enumerate(regions):
         box = region.box_pt
         if i in held:
-            box = held[i] if region.label in TEXT_LABELS else _union(box, held[i])
+            box = held[i] if region.label in TEXT_LABELS else box_union(box, held[i])
         snapped.append(_with_box(region, box, page_width=page_width, page_height=page_height))
     return snapped
 
@@ -276,8 +264,8 @@ def merge_fragments(
                 or b[1] - a[3] > max_gap * line_height
             ):
                 continue
-            union = _union(a, b)
-            if any(_overlap(union, r.box_pt) > 0 for k, r in enumerate(merged) if k not in (i, j)):
+            union = box_union(a, b)
+            if any(box_overlap(union, r.box_pt) > 0 for k, r in enumerate(merged) if k not in (i, j)):
                 continue
             if upper.label == "text" and _paragraph_break(
                 a, b, lines, indent=indent * line_height, short=short_end * line_height
@@ -308,8 +296,8 @@ def _merge(upper: Region, lower: Region) -> Region:
     return Region(
         label=upper.label,
         score=max(upper.score, lower.score),
-        box_px=_union(upper.box_px, lower.box_px),
-        box_pt=_union(upper.box_pt, lower.box_pt),
+        box_px=box_union(upper.box_px, lower.box_px),
+        box_pt=box_union(upper.box_pt, lower.box_pt),
         mask_px=_outlines(upper.mask_px, lower.mask_px),
         mask_pt=_outlines(upper.mask_pt, lower.mask_pt),
     )
@@ -394,7 +382,7 @@ def reading_order(
             above = regions[captions[i]].box_pt[1] < regions[i].box_pt[1]
             block = [captions[i], i] if above and not captions_after else [i, captions[i]]
         blocks.append(block)
-    boxes = [_union(regions[b[0]].box_pt, regions[b[-1]].box_pt) for b in blocks]
+    boxes = [box_union(regions[b[0]].box_pt, regions[b[-1]].box_pt) for b in blocks]
     return [regions[i] for b in _xy_cut(list(range(len(blocks))), boxes) for i in blocks[b]]
 
 

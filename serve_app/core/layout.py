@@ -16,6 +16,26 @@ Polygon = tuple[tuple[float, float], ...]  # (x, y) vertices, closed implicitly
 MAX_POLYGON_POINTS = 64  # vertices kept per mask outline (evenly spaced along it)
 
 
+def box_area(box: Box) -> float:
+    """The area of a box; 0 for an empty or inverted one."""
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def box_union(*boxes: Box) -> Box:
+    """The smallest box holding all of ``boxes`` (at least one)."""
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
+def box_overlap(a: Box, b: Box) -> float:
+    """The area two boxes share."""
+    return box_area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
+
+
 @dataclass(frozen=True)
 class Region:
     """One detected region: label, score, box in pixels and in PDF points, and the outline of its mask

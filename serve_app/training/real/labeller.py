@@ -24,7 +24,7 @@ from typing import Any
 
 import pymupdf
 
-Box = tuple[float, float, float, float]
+from serve_app.core.layout import Box, box_area, box_overlap, box_union
 
 # Bullets of itemize and friends (bullets, circles, squares, dashes, asterisks, arrows, check marks).
 BULLETS = frozenset(
@@ -89,7 +89,7 @@ class Paragraph:
 
     @property
     def box(self) -> Box:
-        return union(line.box for line in self.lines)
+        return box_union(*(line.box for line in self.lines))
 
 
 @dataclass(frozen=True)
@@ -106,24 +106,10 @@ def normalised(text: str) -> str:
     return " ".join(re.sub(r"[0-9]+", " ", text.lower()).split())
 
 
-def union(boxes: Iterable[Box]) -> Box:
-    xs0, ys0, xs1, ys1 = zip(*boxes, strict=True)
-    return (min(xs0), min(ys0), max(xs1), max(ys1))
-
-
-def area(box: Box) -> float:
-    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
-
-
-def overlap(a: Box, b: Box) -> float:
-    """Area of the intersection of two boxes."""
-    return area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
-
-
 def inside_fraction(inner: Box, outer: Box) -> float:
-    """The fraction of ``inner``'s area that lies in ``outer``."""
-    a = area(inner)
-    return overlap(inner, outer) / a if a > 0 else 0.0
+    """The fraction of ``inner``'s area that lies in ``outer`` (0 for an inner box without area)."""
+    a = box_area(inner)
+    return box_overlap(inner, outer) / a if a > 0 else 0.0
 
 
 def grow(box: Box, by: float) -> Box:
@@ -174,7 +160,7 @@ def text_lines(page: pymupdf.Page) -> list[TextLine]:
         bold = sum(len(s["text"].strip()) for s in spans if s["flags"] & 16 or BOLD_FONT.search(s["font"]))
         mono = sum(len(s["text"].strip()) for s in spans if s["flags"] & 8 or MONO_FONT.search(s["font"]))
         sizes = [s["size"] for s in spans for _ in range(len(s["text"].strip()))]
-        box = union(tuple(s["bbox"]) for s in spans)
+        box = box_union(*(tuple(s["bbox"]) for s in spans))
         lines.append(
             TextLine(
                 box=box,
@@ -219,14 +205,14 @@ def drawings(page: pymupdf.Page) -> tuple[list[Drawing], list[Box]]:
     separators, underlines). White fills and page-sized backgrounds are ignored."""
     graphics: list[Drawing] = []
     rules: list[Box] = []
-    page_area = area((page.rect.x0, page.rect.y0, page.rect.x1, page.rect.y1))
+    page_area = box_area((page.rect.x0, page.rect.y0, page.rect.x1, page.rect.y1))
     for path in page.get_drawings():
         r = path["rect"]
         box = (r.x0, r.y0, r.x1, r.y1)
         fill = path.get("fill")
         if fill is not None and all(c > 0.97 for c in fill) and not path.get("color"):
             continue  # white background
-        if area(box) > 0.8 * page_area:
+        if box_area(box) > 0.8 * page_area:
             continue
         if r.height <= 2.0 or r.width <= 2.0:
             rules.append(box)
@@ -253,7 +239,7 @@ def cluster_boxes(boxes: Sequence[Box], *, gap: float) -> list[list[int]]:
     grown = [grow(b, gap / 2) for b in boxes]
     for i in range(len(boxes)):
         for j in range(i + 1, len(boxes)):
-            if overlap(grown[i], grown[j]) > 0:
+            if box_overlap(grown[i], grown[j]) > 0:
                 parent[find(i)] = find(j)
     groups: dict[int, list[int]] = {}
     for i in range(len(boxes)):
@@ -293,7 +279,7 @@ def ruled_tables(page: pymupdf.Page, rules: Sequence[Box], lines: Sequence[TextL
             continue
         box = (first[0], first[1], first[2], group[-1][3])
         rows = [ln for ln in lines if inside_fraction(ln.box, box) > 0.8]
-        if len(rows) >= 2 and not any(overlap(box, t) > 0 for t in tables):
+        if len(rows) >= 2 and not any(box_overlap(box, t) > 0 for t in tables):
             tables.append(box)
     return tables
 
@@ -330,7 +316,7 @@ def rows(lines: Sequence[TextLine], style: Style) -> list[TextLine]:
             if v >= 0.5 * h and -2 <= gap <= limit and row.horizontal == line.horizontal:
                 n_row, n_line = len(row.text), len(line.text)
                 total = max(n_row + n_line, 1)
-                row.box = union([row.box, line.box])
+                row.box = box_union(row.box, line.box)
                 row.text = f"{row.text} {line.text}"
                 row.bold = (row.bold * n_row + line.bold * n_line) / total
                 row.mono = (row.mono * n_row + line.mono * n_line) / total
@@ -395,10 +381,10 @@ def merge_lists(labelled: list[tuple[str, Paragraph]], style: Style) -> list[tup
         close = current is not None and -2 <= box[1] - current[3] <= 1.6 * style.body_size
         close = close and current is not None and box[0] < current[2] - 10  # the same column
         if label == "list" and current is not None and close and box[0] >= left - 3:
-            current = union([current, box])
+            current = box_union(current, box)
             continue
         if label == "text" and current is not None and close and box[0] >= left + 4:
-            current = union([current, box])  # a continuation paragraph of an item
+            current = box_union(current, box)  # a continuation paragraph of an item
             continue
         if current is not None:
             out.append(("list", current))
@@ -431,10 +417,10 @@ def merge_overlapping(
                 side_by_side = v >= 0.5 * min(a[3] - a[1], b[3] - b[1]) and (
                     max(a[0], b[0]) - min(a[2], b[2]) <= row_gap * style.body_size
                 )
-                if not side_by_side and overlap(a, b) <= share * min(area(a), area(b)):
+                if not side_by_side and box_overlap(a, b) <= share * min(box_area(a), box_area(b)):
                     continue
                 label = "list" if "list" in (la, lb) else "text"
-                regions[i] = (label, union([a, b]))
+                regions[i] = (label, box_union(a, b))
                 del regions[j]
                 changed = True
                 break
@@ -515,12 +501,12 @@ def label_page(page: pymupdf.Page, style: Style, *, min_regions: int = 2) -> Pag
             return PageLabels(refused="framed or shaded text")
     figures: list[Box] = list(image_boxes(page))
     for group in cluster_boxes([d.box for d in graphics], gap=6.0):
-        box = union(graphics[i].box for i in group)
+        box = box_union(*(graphics[i].box for i in group))
         if box[2] - box[0] >= 24 and box[3] - box[1] >= 16:
             figures.append(box)
     # Logos and ornaments in the top or bottom margin are page furniture, like running headers.
     figures = [f for f in figures if 0.08 * rect.height < (f[1] + f[3]) / 2 < 0.92 * rect.height]
-    figures = [union(figures[i] for i in g) for g in cluster_boxes(figures, gap=4.0)] if figures else []
+    figures = [box_union(*(figures[i] for i in g)) for g in cluster_boxes(figures, gap=4.0)]
     tables = ruled_tables(page, rules, lines)
     figures = [f for f in figures if not any(inside_fraction(f, t) > 0.5 for t in tables)]
 
