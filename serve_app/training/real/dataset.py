@@ -27,6 +27,7 @@ import pymupdf
 from serve_app.core.layout import LABELS
 from serve_app.training.real.corpus import CorpusPdf, split_of
 from serve_app.training.real.labeller import PageLabels, document_style, label_page
+from serve_app.training.synth.dataset import coco_annotation
 
 DPI = 72
 PAGE_SECONDS = 10  # a page that takes longer to label (a dense vector drawing) is refused
@@ -141,23 +142,14 @@ def build(
                 )
                 for region in result.regions:
                     x0, y0, x1, y1 = region.box
-                    px = [max((x0 - ox) * scale, 0.0), max((y0 - oy) * scale, 0.0)]
-                    px += [min((x1 - ox) * scale, pix.width), min((y1 - oy) * scale, pix.height)]
-                    w, h = round(px[2] - px[0], 2), round(px[3] - px[1], 2)
-                    if w <= 0 or h <= 0:
+                    box = (x0 - ox, y0 - oy, x1 - ox, y1 - oy)  # on the rendered page
+                    ann = coco_annotation(
+                        region.label, box, len(annotations) + 1, image_id, scale, (pix.width, pix.height)
+                    )
+                    if ann["bbox"][2] <= 0 or ann["bbox"][3] <= 0:
                         continue
                     labels[region.label] += 1
-                    annotations.append(
-                        {
-                            "id": len(annotations) + 1,
-                            "image_id": image_id,
-                            "category_id": LABELS.index(region.label) + 1,
-                            "bbox": [round(px[0], 2), round(px[1], 2), w, h],
-                            "area": round(w * h, 2),
-                            "iscrowd": 0,
-                            "bbox_pt": [round(v, 2) for v in region.box],
-                        }
-                    )
+                    annotations.append(ann)
                 kept += 1
                 if len(images) % 250 == 0:
                     print(f"{len(images)} pages labelled ({pdf.path})", flush=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from serve_app.core.layout import LABELS
-from serve_app.training.synth.page import TruthRegion, generate_document
+from serve_app.training.synth.page import generate_document
 
 
 def document_seeds(seed: int, num_docs: int) -> list[int]:
@@ -24,10 +24,18 @@ def document_seeds(seed: int, num_docs: int) -> list[int]:
     return [rng.getrandbits(63) for _ in range(num_docs)]
 
 
-def _annotation(
-    region: TruthRegion, ann_id: int, image_id: int, scale: float, size_px: tuple[int, int]
+def coco_annotation(
+    label: str,
+    bbox_pt: tuple[float, float, float, float],
+    ann_id: int,
+    image_id: int,
+    scale: float,
+    size_px: tuple[int, int],
 ) -> dict[str, Any]:
-    x0, y0, x1, y1 = region.bbox_pt
+    """A COCO annotation of a box in PDF points on an image ``scale`` pixels per point, ``size_px`` (width,
+    height): the pixel box clipped to the image and rounded, its rectangle as the segmentation, and the box
+    in points as ``bbox_pt``. A box outside the image comes out with a width or height of 0 or less."""
+    x0, y0, x1, y1 = bbox_pt
     px0, py0 = max(x0 * scale, 0.0), max(y0 * scale, 0.0)
     px1, py1 = min(x1 * scale, float(size_px[0])), min(y1 * scale, float(size_px[1]))
     w, h = round(px1 - px0, 2), round(py1 - py0, 2)
@@ -35,7 +43,7 @@ def _annotation(
     return {
         "id": ann_id,
         "image_id": image_id,
-        "category_id": LABELS.index(region.label) + 1,
+        "category_id": LABELS.index(label) + 1,
         "bbox": [px0, py0, w, h],
         "area": round(w * h, 2),
         "iscrowd": 0,
@@ -79,7 +87,11 @@ def write_dataset(out_dir: Path, *, seed: int, num_docs: int, pages_per_doc: int
             )
             for region in page.regions:
                 size_px = (page.width_px, page.height_px)
-                annotations.append(_annotation(region, len(annotations) + 1, image_id, scale, size_px))
+                annotations.append(
+                    coco_annotation(
+                        region.label, region.bbox_pt, len(annotations) + 1, image_id, scale, size_px
+                    )
+                )
     coco = {
         "info": {"description": "synthetic PubLayNet-style pages", "seed": seed, "dpi": dpi},
         "images": images,
