@@ -31,7 +31,7 @@ from serve_app.core import arrange
 from serve_app.core.layout import LABELS, Region, to_regions
 from serve_app.core.pdf import render_document_page
 from serve_app.models.layout import DEFAULT_MODEL_DIR, LayoutPredictor
-from serve_app.training.evaluate import coco_ap
+from serve_app.training.evaluate import coco_ap, coco_detection
 
 Step = Callable[[list[Region], list[arrange.TextLine], float, float], list[Region]]
 STEPS: tuple[tuple[str, Step], ...] = (
@@ -91,7 +91,9 @@ def measure(model: Path, data: Path, corpus: Path, *, threads: int, score_thresh
         lines = arrange.text_lines(words)
         for name, step in STEPS:
             regions = step(regions, lines, width, height)
-            results[name] += [detection(image["id"], r) for r in regions]
+            results[name] += [
+                coco_detection(image["id"], r.box_px, r.score, LABELS.index(r.label)) for r in regions
+            ]
         tau["detections, arranged"].append(arrange.order_tau(arrange.reading_order(regions), words))
         tau["detections, top to bottom"].append(arrange.order_tau(top_to_bottom(regions), words))
         truth = truth_regions(by_image.get(image["id"], []))
@@ -109,16 +111,6 @@ def measure(model: Path, data: Path, corpus: Path, *, threads: int, score_thresh
             name: {"mean": mean(values), "pages": sum(v is not None for v in values)}
             for name, values in tau.items()
         },
-    }
-
-
-def detection(image_id: int, region: Region) -> dict[str, Any]:
-    x0, y0, x1, y1 = region.box_px
-    return {
-        "image_id": image_id,
-        "category_id": LABELS.index(region.label) + 1,
-        "bbox": [x0, y0, x1 - x0, y1 - y0],
-        "score": region.score,
     }
 
 

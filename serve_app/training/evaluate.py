@@ -83,17 +83,20 @@ def predict_dataset(
         boxes, scores, classes = predictor.predict(read_rgb(root / img["file_name"]))
         raw[img["id"]] = (boxes, scores, classes)
         for box, score, cls in zip(boxes.tolist(), scores.tolist(), classes.tolist(), strict=True):
-            x0, y0, x1, y1 = box
-            results.append(
-                {
-                    "image_id": img["id"],
-                    "category_id": int(cls) + 1,
-                    "bbox": [x0, y0, x1 - x0, y1 - y0],
-                    "score": float(score),
-                }
-            )
+            results.append(coco_detection(img["id"], box, score, cls))
     seconds = (time.perf_counter() - start) / max(len(coco["images"]), 1)
     return results, raw, seconds
+
+
+def coco_detection(image_id: int, box: Sequence[float], score: float, class_id: int) -> dict[str, Any]:
+    """One detection in COCO's result format: an (x0, y0, x1, y1) pixel box and a class id into LABELS."""
+    x0, y0, x1, y1 = box
+    return {
+        "image_id": image_id,
+        "category_id": int(class_id) + 1,
+        "bbox": [x0, y0, x1 - x0, y1 - y0],
+        "score": float(score),
+    }
 
 
 def coco_ap(json_path: Path, results: list[dict[str, Any]]) -> dict[str, Any]:

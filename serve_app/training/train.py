@@ -383,13 +383,13 @@ def train(args: argparse.Namespace, *, process_start: float) -> LayoutTrainer:
     trainer.process_start = process_start
     checkpointer = DetectionCheckpointer(model, str(args.out), trainer=trainer)
     start_iter = 0
-    if args.init is not None and not (args.resume and checkpointer.has_checkpoint()):
-        DetectionCheckpointer(model).load(str(args.init))  # fine-tune: weights only, a fresh schedule
-        log("init_weights", path=str(args.init))
     if args.resume and checkpointer.has_checkpoint():
         checkpointer.resume_or_load("", resume=True)
         start_iter = trainer.iter + 1
         trainer.process_start = process_start  # count this process's data check too
+    elif args.init is not None:
+        DetectionCheckpointer(model).load(str(args.init))  # fine-tune: weights only, a fresh schedule
+        log("init_weights", path=str(args.init))
     trainer.data_loader = build_loader(cfg, start_iter)
     # Order matters: TimeBudget may move the end or stop the run, which the checkpointer and writer read.
     trainer.register_hooks(

@@ -56,16 +56,14 @@ def detections(
     model: Path, data: Path, images: list[dict[str, Any]]
 ) -> dict[int, list[tuple[str, list[float]]]]:
     """The model's regions (score >= 0.5) on each image, as (label, COCO bbox)."""
-    import numpy as np
-
     from serve_app.core.layout import to_regions
     from serve_app.models.layout import LayoutPredictor
+    from serve_app.training.evaluate import read_rgb
 
     predictor = LayoutPredictor(model, num_threads=2)
     found: dict[int, list[tuple[str, list[float]]]] = {}
     for image in images:
-        with Image.open(data / image["file_name"]) as img:
-            pixels = np.asarray(img.convert("RGB"))
+        pixels = read_rgb(data / image["file_name"])
         boxes, scores, classes = predictor.predict(pixels)
         regions = to_regions(boxes, scores, classes, image_size=pixels.shape[:2], points_per_pixel=1.0)
         found[image["id"]] = [
