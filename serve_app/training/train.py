@@ -49,7 +49,7 @@ try:
         get_detection_dataset_dicts,
     )
     from detectron2.data.datasets import register_coco_instances
-    from detectron2.data.samplers import TrainingSampler
+    from detectron2.data.samplers import RepeatFactorTrainingSampler, TrainingSampler
     from detectron2.engine import HookBase, SimpleTrainer, hooks
     from detectron2.modeling import build_model
     from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
@@ -353,12 +353,39 @@ def make_cfg(args: argparse.Namespace) -> CfgNode:
     return cfg
 
 
-def build_loader(cfg: CfgNode, start_iter: int) -> Any:
-    """Infinite shuffled loader; the order is seeded by ``cfg.SEED`` and the starting iteration."""
-    dicts = get_detection_dataset_dicts(
-        cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
-    )
-    sampler = TrainingSampler(len(dicts), shuffle=True, seed=cfg.SEED + start_iter)
+def real_repeat_factor(n_synthetic: int, n_real: int, real_share: float) -> float:
+    """How often each real page is drawn per epoch, for real pages to be ``real_share`` of the samples.
+
+    Synthetic pages are drawn once per epoch; the sampler rounds fractional factors stochastically.
+    """
+    if not 0.0 < real_share < 1.0:
+        raise ValueError(f"real_share must be between 0 and 1, not {real_share}")
+    if n_synthetic <= 0 or n_real <= 0:
+        raise ValueError("both the synthetic and the real set need pages")
+    return real_share / (1.0 - real_share) * n_synthetic / n_real
+
+
+def build_loader(cfg: CfgNode, start_iter: int, real_share: float | None = None) -> Any:
+    """Infinite shuffled loader; the order is seeded by ``cfg.SEED`` and the starting iteration.
+
+    With two training sets (synthetic, then real) and ``real_share``, real pages make up that share
+    of the samples whatever the sizes of the two sets.
+    """
+    sets = [
+        get_detection_dataset_dicts([name], filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
+        for name in cfg.DATASETS.TRAIN
+    ]
+    dicts = [record for records in sets for record in records]
+    seed = cfg.SEED + start_iter
+    if real_share is None or len(sets) < 2:
+        sampler: TrainingSampler | RepeatFactorTrainingSampler = TrainingSampler(
+            len(dicts), shuffle=True, seed=seed
+        )
+    else:
+        synthetic, real = sets
+        factor = real_repeat_factor(len(synthetic), len(real), real_share)
+        factors = torch.tensor([1.0] * len(synthetic) + [factor] * len(real))
+        sampler = RepeatFactorTrainingSampler(factors, shuffle=True, seed=seed)
     return build_detection_train_loader(cfg, dataset=dicts, sampler=sampler)
 
 
@@ -390,7 +417,7 @@ def train(args: argparse.Namespace, *, process_start: float) -> LayoutTrainer:
     elif args.init is not None:
         DetectionCheckpointer(model).load(str(args.init))  # fine-tune: weights only, a fresh schedule
         log("init_weights", path=str(args.init))
-    trainer.data_loader = build_loader(cfg, start_iter)
+    trainer.data_loader = build_loader(cfg, start_iter, args.real_share)
     # Order matters: TimeBudget may move the end or stop the run, which the checkpointer and writer read.
     trainer.register_hooks(
         [
@@ -403,7 +430,13 @@ def train(args: argparse.Namespace, *, process_start: float) -> LayoutTrainer:
             ),
         ]
     )
-    log("train_start", start_iter=start_iter, max_iter=trainer.max_iter, batch=cfg.SOLVER.IMS_PER_BATCH)
+    log(
+        "train_start",
+        start_iter=start_iter,
+        max_iter=trainer.max_iter,
+        batch=cfg.SOLVER.IMS_PER_BATCH,
+        real_share=args.real_share,
+    )
     previous = signal.signal(signal.SIGTERM, lambda *_: trainer.request_stop("SIGTERM"))
     try:
         trainer.train(start_iter, trainer.max_iter)
@@ -437,6 +470,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="also train on these labelled real pages (COCO dir from serve_app.training.real.dataset)",
     )
     parser.add_argument(
+        "--real-share",
+        type=float,
+        default=None,
+        help="with --real-data: the share of samples drawn from real pages (default: by set sizes)",
+    )
+    parser.add_argument(
         "--init", type=Path, default=None, help="start from these weights (fine-tune), e.g. the shipped model"
     )
     parser.add_argument("--data-seed", type=int, default=0)
@@ -459,6 +498,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--export", type=Path, default=None, help="write model_fp16.pth + config.yaml here")
     parser.add_argument("--tiny", action="store_true", help="tiny model and input (tests)")
     args = parser.parse_args(argv)
+    if args.real_share is not None and args.real_data is None:
+        parser.error("--real-share needs --real-data")
     if args.data is None:
         name = f"train_s{args.data_seed}_{args.docs}x{args.pages}_{args.dpi}dpi"
         args.data = REPO / "build" / "synth" / name

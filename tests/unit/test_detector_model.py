@@ -158,3 +158,32 @@ def test_lr_schedule_warms_up_then_anneals_to_zero() -> None:
     steps = np.diff(factors)
     assert np.all(steps[:10] > 0) and np.all(steps[10:] <= 0)
     assert factors[100] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_tiny_fine_tune_mixes_real_pages_at_the_asked_share(tmp_path: Path) -> None:
+    # The first run makes the tiny synthetic set; the second also reads it as the "real" set.
+    _tiny_run(tmp_path, "--max-iter", "1", "--export", str(tmp_path / "first"))
+    records = _tiny_run(
+        tmp_path,
+        *("--max-iter", "2", "--real-data", str(tmp_path / "data"), "--real-share", "0.5"),
+        *("--init", str(tmp_path / "first" / "model_fp16.pth")),
+    )
+    starts = [r for r in records if r.get("event") == "train_start"]
+    assert starts[-1]["real_share"] == 0.5
+    assert [r["iteration"] for r in records if "total_loss" in r][-2:] == [0, 1]
+
+
+def test_real_repeat_factor_gives_real_pages_their_share() -> None:
+    from serve_app.training.train import parse_args, real_repeat_factor
+
+    # 2,000 synthetic pages drawn once per epoch; 4,000 real pages at half the samples: 0.5 each.
+    assert real_repeat_factor(2000, 4000, 0.5) == pytest.approx(0.5)
+    factor = real_repeat_factor(3000, 1000, 0.25)
+    assert 1000 * factor / (3000 + 1000 * factor) == pytest.approx(0.25)
+    for bad in (0.0, 1.0, -0.1):
+        with pytest.raises(ValueError, match="between 0 and 1"):
+            real_repeat_factor(10, 10, bad)
+    with pytest.raises(ValueError, match="need pages"):
+        real_repeat_factor(0, 10, 0.5)
+    with pytest.raises(SystemExit):
+        parse_args(["--real-share", "0.5"])  # without --real-data
