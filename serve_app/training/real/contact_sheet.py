@@ -7,7 +7,11 @@ CLI::
 
 Boxes are coloured by label (legend at the top); each tile names its source PDF and page. With ``--model``
 the same pages (same ``--seed``) show that model's detections (score >= 0.5) instead of the labels, to
-put the two sheets side by side.
+put the two sheets side by side. With ``--model`` and ``--failures`` the model runs on every page and
+the sheet shows its worst pages (lowest :func:`page_f1`), each as its labels beside its detections::
+
+    python -m serve_app.training.real.contact_sheet --model models/layout_detector --failures \
+        --out docs/images/real-failures.png
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from serve_app.core.layout import LABELS
+from serve_app.core.layout import LABELS, box_area, box_overlap
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "text": (30, 100, 255),
@@ -32,10 +36,46 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 
 
-def tile(
-    root: Path, image: dict[str, Any], boxes: list[tuple[str, list[float]]], *, width: int
-) -> Image.Image:
-    """One page with its boxes, scaled to ``width`` pixels wide, captioned with its source."""
+Labelled = list[tuple[str, list[float]]]  # (label, COCO bbox [x, y, w, h] in pixels)
+MATCH_IOU = 0.5
+
+
+def _iou(a: list[float], b: list[float]) -> float:
+    box_a = (a[0], a[1], a[0] + a[2], a[1] + a[3])
+    box_b = (b[0], b[1], b[0] + b[2], b[1] + b[3])
+    shared = box_overlap(box_a, box_b)
+    union = box_area(box_a) + box_area(box_b) - shared
+    return shared / union if union > 0 else 0.0
+
+
+def page_f1(truth: Labelled, found: Labelled, *, iou: float = MATCH_IOU) -> float:
+    """F1 of one page's detections against its labels: a detection is right when it takes a label's
+    region of the same class at IoU >= ``iou`` (greedy, best pairs first; each region taken once).
+    A page with neither labels nor detections scores 1."""
+    if not truth and not found:
+        return 1.0
+    pairs = sorted(
+        (
+            (_iou(t_box, f_box), ti, fi)
+            for ti, (t_label, t_box) in enumerate(truth)
+            for fi, (f_label, f_box) in enumerate(found)
+            if t_label == f_label
+        ),
+        reverse=True,
+    )
+    taken_t: set[int] = set()
+    taken_f: set[int] = set()
+    for overlap, ti, fi in pairs:
+        if overlap < iou:
+            break
+        if ti not in taken_t and fi not in taken_f:
+            taken_t.add(ti)
+            taken_f.add(fi)
+    return 2 * len(taken_t) / (len(truth) + len(found))
+
+
+def tile(root: Path, image: dict[str, Any], boxes: Labelled, *, width: int, note: str = "") -> Image.Image:
+    """One page with its boxes, scaled to ``width`` pixels wide, captioned with its source (and ``note``)."""
     with Image.open(root / image["file_name"]) as img:
         page = img.convert("RGB")
     draw = ImageDraw.Draw(page)
@@ -45,23 +85,22 @@ def tile(
     scale = width / page.width
     page = page.resize((width, round(page.height * scale)), Image.Resampling.LANCZOS)
     caption = Image.new("RGB", (width, 14), "white")
-    ImageDraw.Draw(caption).text((2, 1), f"{Path(image['source']).name} p{image['page']}", fill=(0, 0, 0))
+    text = f"{Path(image['source']).name} p{image['page']} {note}".rstrip()
+    ImageDraw.Draw(caption).text((2, 1), text, fill=(0, 0, 0))
     out = Image.new("RGB", (width, page.height + 14), "white")
     out.paste(caption, (0, 0))
     out.paste(page, (0, 14))
     return out
 
 
-def detections(
-    model: Path, data: Path, images: list[dict[str, Any]]
-) -> dict[int, list[tuple[str, list[float]]]]:
+def detections(model: Path, data: Path, images: list[dict[str, Any]]) -> dict[int, Labelled]:
     """The model's regions (score >= 0.5) on each image, as (label, COCO bbox)."""
     from serve_app.core.layout import to_regions
     from serve_app.models.layout import LayoutPredictor
     from serve_app.training.evaluate import read_rgb
 
     predictor = LayoutPredictor(model, num_threads=2)
-    found: dict[int, list[tuple[str, list[float]]]] = {}
+    found: dict[int, Labelled] = {}
     for image in images:
         pixels = read_rgb(data / image["file_name"])
         boxes, scores, classes = predictor.predict(pixels)
@@ -73,20 +112,14 @@ def detections(
     return found
 
 
-def contact_sheet(
-    data: Path, *, pages: int, columns: int, width: int, seed: int, model: Path | None = None
-) -> Image.Image:
-    """``pages`` pages of the COCO set in ``data`` (drawn with ``seed``), ``columns`` per row; their labels,
-    or ``model``'s detections."""
-    coco = json.loads((data / "annotations.json").read_text())
-    chosen = random.Random(seed).sample(coco["images"], min(pages, len(coco["images"])))
-    by_image: dict[int, list[tuple[str, list[float]]]] = {}
-    if model is not None:
-        by_image = detections(model, data, chosen)
-    else:
-        for ann in coco["annotations"]:
-            by_image.setdefault(ann["image_id"], []).append((LABELS[ann["category_id"] - 1], ann["bbox"]))
-    tiles = [tile(data, img, by_image.get(img["id"], []), width=width) for img in chosen]
+def _labels(coco: dict[str, Any]) -> dict[int, Labelled]:
+    by_image: dict[int, Labelled] = {}
+    for ann in coco["annotations"]:
+        by_image.setdefault(ann["image_id"], []).append((LABELS[ann["category_id"] - 1], ann["bbox"]))
+    return by_image
+
+
+def _sheet(tiles: list[Image.Image], *, columns: int, width: int) -> Image.Image:
     height = max(t.height for t in tiles)
     rows = -(-len(tiles) // columns)
     legend = 18
@@ -102,6 +135,36 @@ def contact_sheet(
     return sheet
 
 
+def contact_sheet(
+    data: Path, *, pages: int, columns: int, width: int, seed: int, model: Path | None = None
+) -> Image.Image:
+    """``pages`` pages of the COCO set in ``data`` (drawn with ``seed``), ``columns`` per row; their labels,
+    or ``model``'s detections."""
+    coco = json.loads((data / "annotations.json").read_text())
+    chosen = random.Random(seed).sample(coco["images"], min(pages, len(coco["images"])))
+    by_image = detections(model, data, chosen) if model is not None else _labels(coco)
+    tiles = [tile(data, img, by_image.get(img["id"], []), width=width) for img in chosen]
+    return _sheet(tiles, columns=columns, width=width)
+
+
+def failure_sheet(data: Path, model: Path, *, pages: int, columns: int, width: int) -> Image.Image:
+    """The ``pages`` pages where ``model`` does worst (lowest :func:`page_f1`), each as two tiles: the
+    labels, then the detections with the page's F1."""
+    coco = json.loads((data / "annotations.json").read_text())
+    truth = _labels(coco)
+    found = detections(model, data, coco["images"])
+    scored = sorted(
+        coco["images"],
+        key=lambda img: (page_f1(truth.get(img["id"], []), found[img["id"]]), img["id"]),
+    )
+    tiles: list[Image.Image] = []
+    for img in scored[:pages]:
+        f1 = page_f1(truth.get(img["id"], []), found[img["id"]])
+        tiles.append(tile(data, img, truth.get(img["id"], []), width=width, note="labels"))
+        tiles.append(tile(data, img, found[img["id"]], width=width, note=f"model F1 {f1:.2f}"))
+    return _sheet(tiles, columns=columns, width=width)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -112,10 +175,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", type=Path, default=None, help="draw this model's detections instead")
-    args = parser.parse_args(argv)
-    sheet = contact_sheet(
-        args.data, pages=args.pages, columns=args.columns, width=args.width, seed=args.seed, model=args.model
+    parser.add_argument(
+        "--failures", action="store_true", help="with --model: its worst pages, labels beside detections"
     )
+    args = parser.parse_args(argv)
+    if args.failures:
+        if args.model is None:
+            parser.error("--failures needs --model")
+        sheet = failure_sheet(args.data, args.model, pages=args.pages, columns=args.columns, width=args.width)
+    else:
+        sheet = contact_sheet(
+            args.data,
+            pages=args.pages,
+            columns=args.columns,
+            width=args.width,
+            seed=args.seed,
+            model=args.model,
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.out, optimize=True)
     print(f"wrote {args.out} ({sheet.width} x {sheet.height})")
