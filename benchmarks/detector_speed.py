@@ -5,7 +5,9 @@
 Both models see the same pages (synthetic documents rendered by pymupdf at 72 dpi), in one process, with
 the same number of torch threads; each resizes the page to its own test size (shipped: short side from its
 config.yaml; R50-FPN: 800 px, detectron2's standard). R50-FPN has random weights (speed does not depend on
-them; none can be downloaded here). Median over the pages after a warm-up. Writes docs/benchmarks.md.
+them; none can be downloaded here). Median over the pages after a warm-up. Also times what the service
+does to the shipped model's regions on each page after detection (``core.arrange.arrange_regions``: snap
+to lines, drop empty regions and running heads, merge fragments, reading order). Writes docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -21,19 +23,39 @@ import numpy as np
 import torch
 
 from benchmarks._harness import BENCHMARKS_MD, ROOT, machine, write_section
-from serve_app.core.pdf import render_pdf
+from serve_app.core import arrange
+from serve_app.core.layout import to_regions
+from serve_app.core.pdf import Word, open_document, render_document_page
 from serve_app.models.layout import LayoutPredictor
 from serve_app.training.synth import generate_document
 
+Page = tuple[np.ndarray, list[Word], float, float]  # image, words, width and height in points
 
-def pages(count: int, dpi: int) -> list[np.ndarray]:
-    images: list[np.ndarray] = []
+
+def pages(count: int, dpi: int) -> list[Page]:
+    rendered: list[Page] = []
     seed = 31_337
-    while len(images) < count:
-        document = generate_document(seed=seed, num_pages=min(4, count - len(images)), dpi=dpi)
-        images += render_pdf(document.pdf, dpi=dpi)
+    while len(rendered) < count:
+        document = generate_document(seed=seed, num_pages=min(4, count - len(rendered)), dpi=dpi)
+        with open_document(document.pdf) as doc:
+            for index in range(doc.page_count):
+                image, words = render_document_page(doc, index, dpi=dpi)
+                rect = doc.load_page(index).rect
+                rendered.append((image, words, rect.width, rect.height))
         seed += 1
-    return images
+    return rendered
+
+
+def arrange_seconds(predictor: LayoutPredictor, rendered: list[Page], dpi: int) -> list[float]:
+    """Seconds per page that arranging the model's regions takes (detection not counted)."""
+    times = []
+    for image, words, width, height in rendered:
+        boxes, scores, classes = predictor.predict(image)
+        regions = to_regions(boxes, scores, classes, image_size=image.shape[:2], points_per_pixel=72 / dpi)
+        start = time.perf_counter()
+        arrange.arrange_regions(regions, words, page_width=width, page_height=height)
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def r50_fpn_predictor(threads: int) -> LayoutPredictor:
@@ -69,7 +91,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=BENCHMARKS_MD)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    images = pages(args.pages, dpi=72)
+    rendered = pages(args.pages, dpi=72)
+    images = [image for image, *_ in rendered]
     shipped = LayoutPredictor(args.model, num_threads=args.threads)
     shipped_size = int(shipped.cfg.INPUT.MIN_SIZE_TEST)
     results = {
@@ -78,6 +101,9 @@ def main() -> None:
     }
     medians = {name: statistics.median(times) for name, times in results.items()}
     base = medians["detectron2 R50-FPN (800 px)"]
+    shipped_name = next(iter(results))
+    arranging = arrange_seconds(shipped, rendered, dpi=72)
+    words = statistics.median(len(w) for _, w, _, _ in rendered)
     lines = [
         "## Detector speed",
         "",
@@ -92,6 +118,15 @@ def main() -> None:
             f"| {name} | {medians[name]:.3f} | {min(t):.3f} | {max(t):.3f} | {base / medians[name]:.1f}x |"
             for name, t in results.items()
         ],
+        "",
+        f"Arranging the shipped model's regions (`core.arrange`) on the same pages (median {words:.0f} words "
+        "a page), after detection, in milliseconds:",
+        "",
+        "| step | median ms/page | min | max | share of the shipped model's detection time |",
+        "|---|---:|---:|---:|---:|",
+        f"| snap, drop, merge, reading order | {statistics.median(arranging) * 1e3:.1f} | "
+        f"{min(arranging) * 1e3:.1f} | {max(arranging) * 1e3:.1f} | "
+        f"{statistics.median(arranging) / medians[shipped_name]:.1%} |",
         "",
     ]
     report = "\n".join(lines)
