@@ -173,16 +173,25 @@ def snap_to_lines(
 
 
 def drop_empty(
-    regions: Sequence[Region], lines: Sequence[TextLine], *, min_overlap: float = 0.5
+    regions: Sequence[Region], lines: Sequence[TextLine], *, min_overlap: float = 0.5, contested: bool = True
 ) -> list[Region]:
     """Regions without the text, title and list regions that hold no line (``assign_lines``).
 
-    Figures, tables and other labels are kept (vector drawings and images have no words). A page without
-    lines (a scan) keeps every region.
+    ``contested`` (the default): a region that holds lines only when it is alone, because another region
+    takes every one of them (a duplicate detection under another label), is dropped too. Otherwise only
+    regions that hold no line even on their own are dropped. Figures, tables and other labels are kept
+    (vector drawings and images have no words). A page without lines (a scan) keeps every region.
     """
     if not lines:
         return list(regions)
-    holding = set(assign_lines(regions, lines, min_overlap=min_overlap))
+    if contested:
+        holding = set(assign_lines(regions, lines, min_overlap=min_overlap))
+    else:
+        holding = {
+            i
+            for i, region in enumerate(regions)
+            if any(owner is not None for owner in assign_lines([region], lines, min_overlap=min_overlap))
+        }
     return [r for i, r in enumerate(regions) if r.label not in TEXT_LABELS or i in holding]
 
 

@@ -41,6 +41,14 @@ STEPS: tuple[tuple[str, Step], ...] = (
     ("running heads dropped", lambda r, lines, w, h: arrange.drop_margins(r, lines, page_height=h)),
     ("fragments merged", lambda r, lines, w, h: arrange.merge_fragments(r, lines)),
 )
+# Measured beside the steps, each on the output of the step it names (not cumulative).
+VARIANTS: tuple[tuple[str, str, Step], ...] = (
+    (
+        "snapped, only regions holding no line even alone dropped",
+        "snapped to lines",
+        lambda r, lines, w, h: arrange.drop_empty(r, lines, contested=False),
+    ),
+)
 
 
 def top_to_bottom(regions: Sequence[Region]) -> list[Region]:
@@ -69,6 +77,7 @@ def measure(model: Path, data: Path, corpus: Path, *, threads: int, score_thresh
         by_image.setdefault(ann["image_id"], []).append(ann)
     predictor = LayoutPredictor(model, num_threads=threads)
     results: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in STEPS}
+    results.update({name: [] for name, _, _ in VARIANTS})
     tau: dict[str, list[float | None]] = {
         "detections, arranged": [],
         "detections, top to bottom": [],
@@ -89,10 +98,14 @@ def measure(model: Path, data: Path, corpus: Path, *, threads: int, score_thresh
             score_threshold=score_threshold,
         )
         lines = arrange.text_lines(words)
+        after: dict[str, list[Region]] = {}
         for name, step in STEPS:
-            regions = step(regions, lines, width, height)
+            regions = after[name] = step(regions, lines, width, height)
+        for name, source, step in VARIANTS:
+            after[name] = step(after[source], lines, width, height)
+        for name, found in after.items():
             results[name] += [
-                coco_detection(image["id"], r.box_px, r.score, LABELS.index(r.label)) for r in regions
+                coco_detection(image["id"], r.box_px, r.score, LABELS.index(r.label)) for r in found
             ]
         tau["detections, arranged"].append(arrange.order_tau(arrange.reading_order(regions), words))
         tau["detections, top to bottom"].append(arrange.order_tau(top_to_bottom(regions), words))

@@ -102,6 +102,8 @@ def test_a_line_is_never_split_between_two_regions() -> None:
     snapped = arrange.snap_to_lines([left, right], lines, page_width=W, page_height=H)
     assert boxes(snapped) == [(10, 10, 300, 32), (120, 0, 320, 40)]  # the right one holds no line
     assert boxes(arrange.drop_empty(snapped, lines)) == [(10, 10, 300, 32)]
+    # Uncontested, the right one would hold the lines on its own (62% of each): it stays.
+    assert boxes(arrange.drop_empty(snapped, lines, contested=False)) == boxes(snapped)
 
 
 def test_snapped_boxes_stay_on_the_page() -> None:
@@ -126,6 +128,8 @@ def test_empty_text_regions_go_figures_and_tables_stay() -> None:
     ]
     assert [r.label for r in arrange.drop_empty(regions, lines)] == ["text", "figure", "table"]
     assert arrange.drop_empty(regions, []) == regions  # a scan: nothing dropped
+    uncontested = arrange.drop_empty(regions, lines, contested=False)
+    assert [r.label for r in uncontested] == ["text", "figure", "table"]
 
 
 def test_running_heads_footers_and_page_numbers_go() -> None:
