@@ -25,7 +25,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from serve_app.core.layout import LABELS, box_area, box_overlap
+from serve_app.core.layout import LABELS, Box
+from serve_app.training.metrics import matched_fraction
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "text": (30, 100, 255),
@@ -40,38 +41,18 @@ Labelled = list[tuple[str, list[float]]]  # (label, COCO bbox [x, y, w, h] in pi
 MATCH_IOU = 0.5
 
 
-def _iou(a: list[float], b: list[float]) -> float:
-    box_a = (a[0], a[1], a[0] + a[2], a[1] + a[3])
-    box_b = (b[0], b[1], b[0] + b[2], b[1] + b[3])
-    shared = box_overlap(box_a, box_b)
-    union = box_area(box_a) + box_area(box_b) - shared
-    return shared / union if union > 0 else 0.0
-
-
 def page_f1(truth: Labelled, found: Labelled, *, iou: float = MATCH_IOU) -> float:
     """F1 of one page's detections against its labels: a detection is right when it takes a label's
-    region of the same class at IoU >= ``iou`` (greedy, best pairs first; each region taken once).
-    A page with neither labels nor detections scores 1."""
+    region of the same class at IoU >= ``iou`` (``training.metrics.matched_fraction``: one to one, best
+    pairs first). A page with neither labels nor detections scores 1."""
     if not truth and not found:
         return 1.0
-    pairs = sorted(
-        (
-            (_iou(t_box, f_box), ti, fi)
-            for ti, (t_label, t_box) in enumerate(truth)
-            for fi, (f_label, f_box) in enumerate(found)
-            if t_label == f_label
-        ),
-        reverse=True,
-    )
-    taken_t: set[int] = set()
-    taken_f: set[int] = set()
-    for overlap, ti, fi in pairs:
-        if overlap < iou:
-            break
-        if ti not in taken_t and fi not in taken_f:
-            taken_t.add(ti)
-            taken_f.add(fi)
-    return 2 * len(taken_t) / (len(truth) + len(found))
+
+    def corners(boxes: Labelled) -> list[tuple[str, Box]]:
+        return [(label, (x, y, x + w, y + h)) for label, (x, y, w, h) in boxes]
+
+    matched = matched_fraction(corners(truth), corners(found), iou_threshold=iou) * len(truth)
+    return 2 * matched / (len(truth) + len(found))
 
 
 def tile(root: Path, image: dict[str, Any], boxes: Labelled, *, width: int, note: str = "") -> Image.Image:
