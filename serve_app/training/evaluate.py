@@ -40,7 +40,7 @@ from serve_app.core.layout import LABELS, to_regions
 from serve_app.core.pdf import render_page
 from serve_app.models.layout import DEFAULT_MODEL_DIR, WEIGHTS_FILE, LayoutPredictor
 from serve_app.training import synth
-from serve_app.training.metrics import iou_matrix, matched_fraction
+from serve_app.training.metrics import contained_counts, iou_matrix, matched_fraction
 
 REPO = Path(__file__).resolve().parents[2]
 PAGES_PER_DOC = 4
@@ -134,10 +134,12 @@ def _mean_valid(values: np.ndarray) -> float:
     return float(valid.mean()) if valid.size else float("nan")
 
 
-def region_recall(
+def region_matches(
     coco: dict[str, Any], raw: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]], *, score_threshold: float
-) -> float:
-    """Fraction of all ground-truth regions matched (same label, IoU >= 0.5) by a kept detection."""
+) -> dict[str, Any]:
+    """How the kept detections (score >= ``score_threshold``) cover the ground truth: ``recall``, the
+    fraction of regions matched one to one (same label, IoU >= 0.5), and ``contained``, per label, the
+    fraction of regions lying (90% or more) inside a detection of their label (``contained_counts``)."""
     truth_by_image: dict[int, list[tuple[str, tuple[float, float, float, float]]]] = {
         img["id"]: [] for img in coco["images"]
     }
@@ -145,6 +147,7 @@ def region_recall(
         x, y, w, h = ann["bbox"]
         truth_by_image[ann["image_id"]].append((LABELS[ann["category_id"] - 1], (x, y, x + w, y + h)))
     matched = total = 0.0
+    held: dict[str, list[int]] = {}
     for img in coco["images"]:
         truth = truth_by_image[img["id"]]
         boxes, scores, classes = raw[img["id"]]
@@ -159,7 +162,14 @@ def region_recall(
         predicted = [(r.label, r.box_px) for r in regions]
         matched += matched_fraction(truth, predicted, iou_threshold=0.5) * len(truth)
         total += len(truth)
-    return matched / total if total else 1.0
+        for label, (inside, count) in contained_counts(truth, predicted).items():
+            sums = held.setdefault(label, [0, 0])
+            sums[0] += inside
+            sums[1] += count
+    return {
+        "recall": matched / total if total else 1.0,
+        "contained": {label: held[label][0] / held[label][1] for label in LABELS if label in held},
+    }
 
 
 # ------------------------------------------------------------------------------------------- real PDFs
@@ -239,11 +249,13 @@ def labelled_set_metrics(predictor: Predictor, json_path: Path) -> dict[str, Any
     """COCO AP, per-class AP, region recall and seconds per page on a labelled COCO set."""
     coco = json.loads(json_path.read_text(encoding="utf-8"))
     results, raw, seconds = predict_dataset(predictor, coco, json_path.parent)
+    matches = region_matches(coco, raw, score_threshold=0.5)
     return {
         "pages": len(coco["images"]),
         "regions": len(coco["annotations"]),
         **coco_ap(json_path, results),
-        "recall_iou50_score50": region_recall(coco, raw, score_threshold=0.5),
+        "recall_iou50_score50": matches["recall"],
+        "contained_score50": matches["contained"],
         "seconds_per_page": seconds,
     }
 
@@ -278,6 +290,15 @@ def markdown(metrics: dict[str, Any]) -> str:
         + " | ".join(f"{m['recall_iou50_score50']:.3f}" for _, m in both)
         + " |"
     )
+    for label in LABELS:
+        cells = [
+            f"{m['contained_score50'][label]:.3f}"
+            if label in m.get("contained_score50", {}) and label in m.get("classes", LABELS)
+            else "n/a"
+            for _, m in both
+        ]
+        name = f"{label} regions inside a {label} detection (score >= 0.5)"
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
     rows.append(
         f"| seconds per page ({metrics['threads']} threads) | "
         + " | ".join(f"{m['seconds_per_page']:.3f}" for _, m in both)

@@ -51,3 +51,29 @@ def matched_fraction(
                 used_pr.add(j)
         matched += len(used_gt)
     return matched / len(truth)
+
+
+def inside_fraction_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise share of each box of ``a`` (N x 4) that lies inside each box of ``b`` (M x 4)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    w = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    h = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    area = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    return np.where(area[:, None] > 0, w * h / np.where(area[:, None] > 0, area[:, None], 1), 0.0)
+
+
+def contained_counts(
+    truth: Sequence[tuple[str, Box]], predicted: Sequence[tuple[str, Box]], *, min_inside: float = 0.9
+) -> dict[str, tuple[int, int]]:
+    """Per label: (ground-truth boxes with at least ``min_inside`` of their area inside one same-label
+    prediction, ground-truth boxes). Not one to one: one prediction may hold several boxes (a region
+    that takes two paragraphs still holds each), so this asks "is it inside a region of the right label",
+    not "is it found as its own region"."""
+    counts: dict[str, tuple[int, int]] = {}
+    for label in {lab for lab, _ in truth}:
+        gt = np.array([box for lab, box in truth if lab == label])
+        pr = np.array([box for lab, box in predicted if lab == label]).reshape(-1, 4)
+        held = int((inside_fraction_matrix(gt, pr).max(axis=1) >= min_inside).sum()) if len(pr) else 0
+        counts[label] = (held, len(gt))
+    return counts
