@@ -9,15 +9,18 @@ import numpy as np
 from serve_app.core.layout import Box
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of boxes ``a`` (N x 4) and ``b`` (M x 4) in x0, y0, x1, y1 form."""
+def _intersections(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boxes ``a`` (N x 4) and ``b`` (M x 4) as float arrays, and their pairwise intersections (N x M)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    w = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    h = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    return a, b, w * h
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of boxes ``a`` (N x 4) and ``b`` (M x 4) in x0, y0, x1, y1 form."""
+    a, b, inter = _intersections(a, b)
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     union = area_a[:, None] + area_b[None, :] - inter
@@ -55,12 +58,9 @@ def matched_fraction(
 
 def inside_fraction_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise share of each box of ``a`` (N x 4) that lies inside each box of ``b`` (M x 4)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    w = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    h = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    a, _, inter = _intersections(a, b)
     area = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    return np.where(area[:, None] > 0, w * h / np.where(area[:, None] > 0, area[:, None], 1), 0.0)
+    return np.where(area[:, None] > 0, inter / np.where(area[:, None] > 0, area[:, None], 1), 0.0)
 
 
 def contained_counts(
