@@ -134,15 +134,12 @@ def failure_sheet(data: Path, model: Path, *, pages: int, columns: int, width: i
     coco = json.loads((data / "annotations.json").read_text())
     truth = _labels(coco)
     found = detections(model, data, coco["images"])
-    scored = sorted(
-        coco["images"],
-        key=lambda img: (page_f1(truth.get(img["id"], []), found[img["id"]]), img["id"]),
-    )
+    f1 = {img["id"]: page_f1(truth.get(img["id"], []), found[img["id"]]) for img in coco["images"]}
+    worst = sorted(coco["images"], key=lambda img: (f1[img["id"]], img["id"]))[:pages]
     tiles: list[Image.Image] = []
-    for img in scored[:pages]:
-        f1 = page_f1(truth.get(img["id"], []), found[img["id"]])
+    for img in worst:
         tiles.append(tile(data, img, truth.get(img["id"], []), width=width, note="labels"))
-        tiles.append(tile(data, img, found[img["id"]], width=width, note=f"model F1 {f1:.2f}"))
+        tiles.append(tile(data, img, found[img["id"]], width=width, note=f"model F1 {f1[img['id']]:.2f}"))
     return _sheet(tiles, columns=columns, width=width)
 
 
