@@ -30,6 +30,7 @@ from serve_app.models.layout import LayoutPredictor
 from serve_app.training.synth import generate_document
 
 Page = tuple[np.ndarray, list[Word], float, float]  # image, words, width and height in points
+Prediction = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes, scores, classes
 
 
 def pages(count: int, dpi: int) -> list[Page]:
@@ -46,11 +47,10 @@ def pages(count: int, dpi: int) -> list[Page]:
     return rendered
 
 
-def arrange_seconds(predictor: LayoutPredictor, rendered: list[Page], dpi: int) -> list[float]:
+def arrange_seconds(rendered: list[Page], predictions: list[Prediction], dpi: int) -> list[float]:
     """Seconds per page that arranging the model's regions takes (detection not counted)."""
     times = []
-    for image, words, width, height in rendered:
-        boxes, scores, classes = predictor.predict(image)
+    for (image, words, width, height), (boxes, scores, classes) in zip(rendered, predictions, strict=True):
         regions = to_regions(boxes, scores, classes, image_size=image.shape[:2], points_per_pixel=72 / dpi)
         start = time.perf_counter()
         arrange.arrange_regions(regions, words, page_width=width, page_height=height)
@@ -73,14 +73,17 @@ def r50_fpn_predictor(threads: int) -> LayoutPredictor:
     return LayoutPredictor(cfg=cfg, num_threads=threads)
 
 
-def seconds_per_page(predictor: LayoutPredictor, images: list[np.ndarray]) -> list[float]:
+def seconds_per_page(
+    predictor: LayoutPredictor, images: list[np.ndarray]
+) -> tuple[list[float], list[Prediction]]:
+    """Seconds per page (after a warm-up) and the predictions, in page order."""
     predictor.predict(images[0])  # warm-up
-    times = []
+    times, predictions = [], []
     for image in images:
         start = time.perf_counter()
-        predictor.predict(image)
+        predictions.append(predictor.predict(image))
         times.append(time.perf_counter() - start)
-    return times
+    return times, predictions
 
 
 def main() -> None:
@@ -95,14 +98,15 @@ def main() -> None:
     images = [image for image, *_ in rendered]
     shipped = LayoutPredictor(args.model, num_threads=args.threads)
     shipped_size = int(shipped.cfg.INPUT.MIN_SIZE_TEST)
+    shipped_name = f"shipped R18-FPN ({shipped_size} px)"
+    shipped_times, shipped_predictions = seconds_per_page(shipped, images)
     results = {
-        f"shipped R18-FPN ({shipped_size} px)": seconds_per_page(shipped, images),
-        "detectron2 R50-FPN (800 px)": seconds_per_page(r50_fpn_predictor(args.threads), images),
+        shipped_name: shipped_times,
+        "detectron2 R50-FPN (800 px)": seconds_per_page(r50_fpn_predictor(args.threads), images)[0],
     }
     medians = {name: statistics.median(times) for name, times in results.items()}
     base = medians["detectron2 R50-FPN (800 px)"]
-    shipped_name = next(iter(results))
-    arranging = arrange_seconds(shipped, rendered, dpi=72)
+    arranging = arrange_seconds(rendered, shipped_predictions, dpi=72)
     words = statistics.median(len(w) for _, w, _, _ in rendered)
     lines = [
         "## Detector speed",
