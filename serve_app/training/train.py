@@ -365,11 +365,30 @@ def real_repeat_factor(n_synthetic: int, n_real: int, real_share: float) -> floa
     return real_share / (1.0 - real_share) * n_synthetic / n_real
 
 
-def build_loader(cfg: CfgNode, start_iter: int, real_share: float | None = None) -> Any:
+def balanced_factors(records: Sequence[dict[str, Any]], mean: float, threshold: float | None) -> torch.Tensor:
+    """Per-page repeat factors averaging ``mean``; with ``threshold``, tilted towards rare classes.
+
+    The tilt is LVIS's rule (detectron2's ``repeat_factors_from_category_frequency``, square root): a page
+    is drawn in proportion to ``max(1, sqrt(threshold / f))`` for the rarest class on it, where ``f`` is
+    the share of pages showing that class. Rescaled so the factors still average ``mean``: the set's
+    share of the samples stays what ``real_repeat_factor`` made it.
+    """
+    if threshold is None:
+        return torch.full((len(records),), float(mean))
+    if threshold <= 0.0:
+        raise ValueError(f"the class-balance threshold must be positive, not {threshold}")
+    tilt = RepeatFactorTrainingSampler.repeat_factors_from_category_frequency(records, threshold)
+    return tilt * (mean / float(tilt.mean()))
+
+
+def build_loader(
+    cfg: CfgNode, start_iter: int, real_share: float | None = None, class_balance: float | None = None
+) -> Any:
     """Infinite shuffled loader; the order is seeded by ``cfg.SEED`` and the starting iteration.
 
     With two training sets (synthetic, then real) and ``real_share``, real pages make up that share
-    of the samples whatever the sizes of the two sets.
+    of the samples whatever the sizes of the two sets; ``class_balance`` draws the real pages that
+    show rare classes more often, within that share (``balanced_factors``).
     """
     sets = [
         get_detection_dataset_dicts([name], filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
@@ -384,7 +403,7 @@ def build_loader(cfg: CfgNode, start_iter: int, real_share: float | None = None)
     else:
         synthetic, real = sets
         factor = real_repeat_factor(len(synthetic), len(real), real_share)
-        factors = torch.tensor([1.0] * len(synthetic) + [factor] * len(real))
+        factors = torch.cat([torch.ones(len(synthetic)), balanced_factors(real, factor, class_balance)])
         sampler = RepeatFactorTrainingSampler(factors, shuffle=True, seed=seed)
     return build_detection_train_loader(cfg, dataset=dicts, sampler=sampler)
 
@@ -417,7 +436,7 @@ def train(args: argparse.Namespace, *, process_start: float) -> LayoutTrainer:
     elif args.init is not None:
         DetectionCheckpointer(model).load(str(args.init))  # fine-tune: weights only, a fresh schedule
         log("init_weights", path=str(args.init))
-    trainer.data_loader = build_loader(cfg, start_iter, args.real_share)
+    trainer.data_loader = build_loader(cfg, start_iter, args.real_share, args.class_balance)
     # Order matters: TimeBudget may move the end or stop the run, which the checkpointer and writer read.
     trainer.register_hooks(
         [
@@ -436,6 +455,7 @@ def train(args: argparse.Namespace, *, process_start: float) -> LayoutTrainer:
         max_iter=trainer.max_iter,
         batch=cfg.SOLVER.IMS_PER_BATCH,
         real_share=args.real_share,
+        class_balance=args.class_balance,
     )
     previous = signal.signal(signal.SIGTERM, lambda *_: trainer.request_stop("SIGTERM"))
     try:
@@ -476,6 +496,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="with --real-data: the share of samples drawn from real pages (default: by set sizes)",
     )
     parser.add_argument(
+        "--class-balance",
+        type=float,
+        default=None,
+        help="with --real-share: draw real pages showing rare classes more often (LVIS threshold, e.g. 1.0)",
+    )
+    parser.add_argument(
         "--init", type=Path, default=None, help="start from these weights (fine-tune), e.g. the shipped model"
     )
     parser.add_argument("--data-seed", type=int, default=0)
@@ -500,6 +526,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.real_share is not None and args.real_data is None:
         parser.error("--real-share needs --real-data")
+    if args.class_balance is not None and args.real_share is None:
+        parser.error("--class-balance needs --real-share")
     if args.data is None:
         name = f"train_s{args.data_seed}_{args.docs}x{args.pages}_{args.dpi}dpi"
         args.data = REPO / "build" / "synth" / name

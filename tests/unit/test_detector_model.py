@@ -166,10 +166,11 @@ def test_tiny_fine_tune_mixes_real_pages_at_the_asked_share(tmp_path: Path) -> N
     records = _tiny_run(
         tmp_path,
         *("--max-iter", "2", "--real-data", str(tmp_path / "data"), "--real-share", "0.5"),
+        *("--class-balance", "1.0"),
         *("--init", str(tmp_path / "first" / "model_fp16.pth")),
     )
     starts = [r for r in records if r.get("event") == "train_start"]
-    assert starts[-1]["real_share"] == 0.5
+    assert (starts[-1]["real_share"], starts[-1]["class_balance"]) == (0.5, 1.0)
     assert [r["iteration"] for r in records if "total_loss" in r][-2:] == [0, 1]
 
 
@@ -187,3 +188,24 @@ def test_real_repeat_factor_gives_real_pages_their_share() -> None:
         real_repeat_factor(0, 10, 0.5)
     with pytest.raises(SystemExit):
         parse_args(["--real-share", "0.5"])  # without --real-data
+    with pytest.raises(SystemExit):
+        parse_args(["--real-data", "x", "--class-balance", "1.0"])  # without --real-share
+
+
+def test_balanced_factors_favour_rare_classes_and_keep_the_mean() -> None:
+    from serve_app.training.train import balanced_factors
+
+    def page(*classes: int) -> dict[str, object]:
+        return {"annotations": [{"category_id": c} for c in classes]}
+
+    # Class 0 on every page, class 1 on one page in four.
+    records = [page(0, 1)] + [page(0)] * 3
+    plain = balanced_factors(records, 0.5, None)
+    assert plain.tolist() == [0.5] * 4
+    tilted = balanced_factors(records, 0.5, 1.0)
+    assert float(tilted.mean()) == pytest.approx(0.5)
+    # The rare page is drawn sqrt(1 / 0.25) = 2 times as often as the others.
+    assert float(tilted[0] / tilted[1]) == pytest.approx(2.0)
+    assert tilted[1] == tilted[2] == tilted[3]
+    with pytest.raises(ValueError, match="positive"):
+        balanced_factors(records, 0.5, 0.0)
