@@ -72,11 +72,11 @@ def direct_pages_per_s(pdf: bytes, pages: int, *, threads: int) -> float:
     predictor.predict(render_page_at(pdf, 0, dpi=DPI)[0])  # warm-up
     start = time.perf_counter()
     for index in range(pages):
-        image, words = render_page_at(pdf, index, dpi=DPI)
+        image, content = render_page_at(pdf, index, dpi=DPI)
         boxes, scores, classes = predictor.predict(image)
         regions = to_regions(boxes, scores, classes, image_size=image.shape[:2], points_per_pixel=72 / DPI)
         info = PageInfo(index + 1, image.shape[1] * 72 / DPI, image.shape[0] * 72 / DPI)
-        page_result(info, regions, words)
+        page_result(info, regions, content.words, graphics=content.graphics)
     return pages / (time.perf_counter() - start)
 
 

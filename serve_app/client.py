@@ -83,7 +83,7 @@ def detect_pages(
     """Regions of each page image (H x W x 3 uint8 RGB), in order, found by ``model`` (a name; None: the
     default model). All pages use the version of the model current when the call starts.
     These are the raw detections, top to bottom; ``serve_app.core.arrange.arrange_regions`` fits them to
-    a page's words and puts them in reading order, as ``analyze_pdf`` does.
+    a page's words and graphics and puts them in reading order, as ``analyze_pdf`` does.
 
     Give ``PageImage``s or object references to images already in the object store; a bare array is
     put there once here. ``points_per_pixel`` (72 / dpi) converts boxes to PDF points for refs and arrays.

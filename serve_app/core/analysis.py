@@ -15,7 +15,7 @@ from serve_app.core.arrange import arrange_regions
 from serve_app.core.catalog import MODEL_NAME_PATTERN, ModelVersion
 from serve_app.core.clustering import Clustering
 from serve_app.core.errors import InvalidInput
-from serve_app.core.layout import Region
+from serve_app.core.layout import Box, Region
 from serve_app.core.pdf import PageInfo, Word, text_in_box
 from serve_app.core.schemas import describe_errors
 
@@ -153,16 +153,24 @@ class AnalyzeResult(_Model):
 
 
 def page_result(
-    info: PageInfo, regions: Sequence[Region], words: Sequence[Word], *, arrange: bool = True
+    info: PageInfo,
+    regions: Sequence[Region],
+    words: Sequence[Word],
+    *,
+    arrange: bool = True,
+    graphics: Sequence[Box] = (),
 ) -> PageResult:
     """Attach the text layer's words to the detected regions of one page, listed in reading order.
 
-    With ``arrange`` (the default) the regions are first arranged on the words (``arrange_regions``:
-    snapped to whole lines, empty and running-head regions dropped, paragraph fragments merged, reading
-    order); ``arrange=False`` takes ``regions`` as they are, for a caller that arranged them already.
+    With ``arrange`` (the default) the regions are first arranged on the words and ``graphics``
+    (``arrange_regions``: figures snapped to their graphics, regions to whole lines, empty and running-head
+    regions dropped, paragraph fragments merged, reading order); ``arrange=False`` takes ``regions`` as
+    they are, for a caller that arranged them already.
     """
     if arrange:
-        regions = arrange_regions(regions, words, page_width=info.width_pt, page_height=info.height_pt)
+        regions = arrange_regions(
+            regions, words, page_width=info.width_pt, page_height=info.height_pt, graphics=graphics
+        )
     return PageResult(
         number=info.number,
         width=info.width_pt,

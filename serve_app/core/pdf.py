@@ -1,8 +1,8 @@
-"""PDF pages to pixels and words with pymupdf (pure: no Ray).
+"""PDF pages to pixels, words and graphics with pymupdf (pure: no Ray).
 
 ``inspect_pdf`` validates an upload before anything is rendered; ``render_document_page`` renders one page
-of an open document and extracts its words in the rendered page's coordinates; ``text_in_box`` reads the
-words inside a region.
+of an open document and extracts its words and graphics (``PageContent``) in the rendered page's
+coordinates; ``text_in_box`` reads the words inside a region.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 import pymupdf
 
 from serve_app.core.errors import InvalidInput, LimitExceeded
+from serve_app.core.layout import Box
 
 # MuPDF reports every repair of a damaged file ("trying to repair broken xref", ...) by printing to stdout.
 # Bad uploads are expected here and answered with a typed error, so keep the logs quiet (process-wide).
@@ -25,6 +26,9 @@ pymupdf.TOOLS.mupdf_display_warnings(False)
 PDF_HEADER = b"%PDF-"
 HEADER_WINDOW = 1024  # bytes in which the header must appear (the PDF spec tolerates leading junk)
 MAX_PAGE_POINTS = 14_400.0  # PDF spec limit on a page side: 200 inches
+MIN_IMAGE_SIDE = 16.0  # points: smaller embedded images (icons, bullets) are no graphics of their own
+RULE_WIDTH = 2.0  # points: a vector path this thin or thinner is a rule (table lines, separators), no graphic
+MAX_GRAPHIC_SHARE = 0.8  # of the page's area: a larger path is a page background or frame
 
 # What pymupdf raises on damaged input: FileDataError/EmptyFileError are RuntimeErrors, "bad xref" is a
 # ValueError, and errors from the MuPDF bindings derive from FzErrorBase.
@@ -59,6 +63,20 @@ class Word:
     block: int
     line: int
     index: int
+
+
+@dataclass(frozen=True)
+class PageContent:
+    """What a page's content stream holds besides its pixels, in points on the rendered page.
+
+    ``words``: its text layer (``Word``). ``graphics``: the boxes of its embedded images (sides of at least
+    ``MIN_IMAGE_SIDE``) and of its vector paths, without rules (``RULE_WIDTH``), white fills, and images or
+    paths over ``MAX_GRAPHIC_SHARE`` of the page (backgrounds, a scan's page image): what a figure is drawn
+    with. A scan has neither words nor graphics.
+    """
+
+    words: list[Word]
+    graphics: list[Box]
 
 
 def render_page(page: pymupdf.Page, *, dpi: int) -> np.ndarray:
@@ -122,18 +140,18 @@ def inspect_pdf(
     return pages
 
 
-def render_page_at(pdf: bytes, index: int, *, dpi: int) -> tuple[np.ndarray, list[Word]]:
-    """Render page ``index`` (0-based) of ``pdf`` and extract its words (see ``render_document_page``)."""
+def render_page_at(pdf: bytes, index: int, *, dpi: int) -> tuple[np.ndarray, PageContent]:
+    """Render page ``index`` (0-based) of ``pdf`` and extract its content (see ``render_document_page``)."""
     with _open(pdf) as doc:
         return render_document_page(doc, index, dpi=dpi)
 
 
-def render_document_page(doc: pymupdf.Document, index: int, *, dpi: int) -> tuple[np.ndarray, list[Word]]:
-    """Render page ``index`` (0-based) of an open document and extract its words.
+def render_document_page(doc: pymupdf.Document, index: int, *, dpi: int) -> tuple[np.ndarray, PageContent]:
+    """Render page ``index`` (0-based) of an open document and extract its words and graphics.
 
-    Returns the H x W x 3 uint8 RGB image (see ``render_page``) and the words (see ``Word``) with boxes in
-    points on the rendered page, so they line up with the image on rotated and cropped pages too.
-    A page without a text layer (a scan) gives no words. Render workers keep ``doc`` open across pages
+    Returns the H x W x 3 uint8 RGB image (see ``render_page``) and the page's content (``PageContent``)
+    with boxes in points on the rendered page, so they line up with the image on rotated and cropped pages
+    too. A page without a text layer (a scan) gives no words. Render workers keep ``doc`` open across pages
     (``open_document``), so a document is parsed once per worker, not once per page.
     """
     _check_dpi(dpi)
@@ -148,12 +166,34 @@ def render_document_page(doc: pymupdf.Document, index: int, *, dpi: int) -> tupl
         for x0, y0, x1, y1, text, block, line, word in page.get_text("words"):
             box = pymupdf.Rect(x0, y0, x1, y1) * to_rendered
             words.append(Word(box.x0, box.y0, box.x1, box.y1, text, block, line, word))
+        graphics = page_graphics(page)
     except _PYMUPDF_ERRORS as exc:
         raise InvalidInput(f"page {index + 1} cannot be rendered: {_DAMAGED}") from exc
     finally:
         # With display off MuPDF still appends every message to a process-wide list; do not let it grow.
         pymupdf.TOOLS.reset_mupdf_warnings()
-    return image, words
+    return image, PageContent(words=words, graphics=graphics)
+
+
+def page_graphics(page: pymupdf.Page) -> list[Box]:
+    """Boxes of ``page``'s images and vector graphics (see ``PageContent``), on the rendered page."""
+    rect = page.rect  # the rendered (rotated, cropped) page, origin top-left
+    to_rendered = page.rotation_matrix
+    largest = MAX_GRAPHIC_SHARE * rect.get_area()
+    boxes: list[Box] = []
+    for info in page.get_image_info():
+        b = (pymupdf.Rect(info["bbox"]) * to_rendered) & rect
+        if b.width >= MIN_IMAGE_SIDE and b.height >= MIN_IMAGE_SIDE and b.get_area() <= largest:
+            boxes.append((b.x0, b.y0, b.x1, b.y1))
+    for path in page.get_drawings():
+        b = pymupdf.Rect(path["rect"]) * to_rendered
+        fill = path.get("fill")
+        if fill is not None and all(c > 0.97 for c in fill) and not path.get("color"):
+            continue  # a white background
+        if b.width <= RULE_WIDTH or b.height <= RULE_WIDTH or b.get_area() > largest:
+            continue
+        boxes.append((b.x0, b.y0, b.x1, b.y1))
+    return boxes
 
 
 def text_in_box(

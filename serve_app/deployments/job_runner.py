@@ -799,18 +799,22 @@ class JobRunner:
         async def one(info: PageInfo) -> PageResult:
             async with in_flight, self._counted(sync):
                 began = time.perf_counter()
-                image_ref, words_ref = render.remote(
+                image_ref, content_ref = render.remote(
                     pdf, info.number - 1, dpi=options.dpi, nice_increment=self._config.render_nice_increment
                 )
-                # The words come with the pixels (one task): once they are here, the page is rendered.
-                words = await self._rendered(words_ref, info.number)
+                # The content comes with the pixels (one task): once it is here, the page is rendered.
+                content = await self._rendered(content_ref, info.number)
                 page = PageImage(image=image_ref, points_per_pixel=72.0 / options.dpi)
                 detected = await self._detect(page, version, options)
                 # Arranged here, once: the page's JSON and its annotated PNG show the same regions.
                 regions = arrange_regions(
-                    detected, words, page_width=info.width_pt, page_height=info.height_pt
+                    detected,
+                    content.words,
+                    page_width=info.width_pt,
+                    page_height=info.height_pt,
+                    graphics=content.graphics,
                 )
-                result = page_result(info, regions, words, arrange=False)
+                result = page_result(info, regions, content.words, arrange=False)
                 if on_page is not None:
                     await on_page(result, regions, image_ref)
                 self._page_seconds.observe(time.perf_counter() - began)

@@ -29,7 +29,7 @@ from serve_app.core.analysis import AnalyzeResult
 from serve_app.core.annotate import Drawn, draw_regions
 from serve_app.core.layout import LABELS
 from serve_app.core.markdown import document_markdown
-from serve_app.core.pdf import Word, inspect_pdf, open_document, render_document_page, table_markdown
+from serve_app.core.pdf import PageContent, inspect_pdf, open_document, render_document_page, table_markdown
 from serve_app.runtime.process import set_process_nice
 
 # Tasks are retried if their worker process dies (not on application errors such as a bad page).
@@ -69,7 +69,7 @@ def _document(pdf: PdfRef) -> pymupdf.Document:
     return doc
 
 
-def _render(pdf: PdfRef, index: int, *, dpi: int, nice_increment: int) -> tuple[np.ndarray, list[Word]]:
+def _render(pdf: PdfRef, index: int, *, dpi: int, nice_increment: int) -> tuple[np.ndarray, PageContent]:
     _as_batch_work(nice_increment)
     return render_document_page(_document(pdf), index, dpi=dpi)
 
@@ -106,7 +106,7 @@ _remote: Any = ray.remote
 # Validate a PDF and list its pages: ``.remote(pdf, dpi=, max_pages=, max_page_pixels=)``.
 # (Short, and on the path of an upload's answer: it keeps the normal priority.)
 inspect_task: Any = _remote(max_retries=_RETRIES)(inspect_pdf)
-# Page ``index`` (0-based) as pixels and its text-layer words: two objects, two references.
+# Page ``index`` (0-based) as pixels and its content (words, graphics): two objects, two references.
 # ``.remote(PdfRef(ref), index, dpi=, nice_increment=)``
 render_task: Any = _remote(num_returns=2, max_retries=_RETRIES)(_render)
 # The page with its regions drawn, as PNG bytes:

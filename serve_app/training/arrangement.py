@@ -1,11 +1,14 @@
 """What arranging detected regions does on real pages: COCO AP after each step, and reading order.
 
 On the labelled real test pages (``serve_app.training.real``), each page is rendered again from its
-source PDF with its words (``serve_app.core.pdf.render_document_page``, as the service does), detected at
-the service's default score threshold (0.5), and arranged step by step (``serve_app.core.arrange``):
-raw detections, snapped to lines, empty regions dropped, running heads dropped, fragments merged. Each
+source PDF with its words and graphics (``serve_app.core.pdf.render_document_page``, as the service does),
+detected at the service's default score threshold (0.5), and arranged step by step
+(``serve_app.core.arrange``): raw detections, figures snapped to graphics, snapped to lines, empty regions
+dropped, running heads dropped, fragments merged. Each
 variant is scored with COCO AP against the labels (detections below 0.5 are absent from every variant,
-so the numbers are the service's operating point, not the model's full AP).
+so the numbers are the service's operating point, not the model's full AP), and, per class, by the share of
+labelled regions lying (90% or more) inside a region of their label (``training.metrics.contained_counts``):
+what a user reading the result finds.
 
 Reading order: Kendall's tau per page (``arrange.order_tau``) between the regions' order and the order of
 their text in the PDF's content stream, for the arranged regions and for the old top-to-bottom sort, on
@@ -22,33 +25,66 @@ import argparse
 import json
 import statistics
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pymupdf
 
 from serve_app.core import arrange
-from serve_app.core.layout import LABELS, Region, to_regions
+from serve_app.core.layout import LABELS, Box, Region, to_regions
 from serve_app.core.pdf import render_document_page
 from serve_app.models.layout import DEFAULT_MODEL_DIR, LayoutPredictor
 from serve_app.training.evaluate import coco_ap, coco_detection
+from serve_app.training.metrics import contained_counts
 
-Step = Callable[[list[Region], list[arrange.TextLine], float, float], list[Region]]
+
+@dataclass(frozen=True)
+class Page:
+    """What the steps read of one page: its text lines, its graphics and its size in points."""
+
+    lines: list[arrange.TextLine]
+    graphics: list[Box]
+    width: float
+    height: float
+
+
+Step = Callable[[list[Region], Page], list[Region]]
 STEPS: tuple[tuple[str, Step], ...] = (
-    ("raw detections", lambda r, lines, w, h: r),
-    ("snapped to lines", lambda r, lines, w, h: arrange.snap_to_lines(r, lines, page_width=w, page_height=h)),
-    ("empty regions dropped", lambda r, lines, w, h: arrange.drop_empty(r, lines)),
-    ("running heads dropped", lambda r, lines, w, h: arrange.drop_margins(r, lines, page_height=h)),
-    ("fragments merged", lambda r, lines, w, h: arrange.merge_fragments(r, lines)),
+    ("raw detections", lambda r, p: r),
+    (
+        "figures snapped to graphics",
+        lambda r, p: arrange.snap_to_graphics(
+            r, p.graphics, p.lines, page_width=p.width, page_height=p.height
+        ),
+    ),
+    (
+        "snapped to lines",
+        lambda r, p: arrange.snap_to_lines(r, p.lines, page_width=p.width, page_height=p.height),
+    ),
+    ("empty regions dropped", lambda r, p: arrange.drop_empty(r, p.lines)),
+    ("running heads dropped", lambda r, p: arrange.drop_margins(r, p.lines, page_height=p.height)),
+    ("fragments merged", lambda r, p: arrange.merge_fragments(r, p.lines)),
 )
 # Measured beside the steps, each on the output of the step it names (not cumulative).
 VARIANTS: tuple[tuple[str, str, Step], ...] = (
     (
         "snapped, only regions holding no line even alone dropped",
         "snapped to lines",
-        lambda r, lines, w, h: arrange.drop_empty(r, lines, contested=False),
+        lambda r, p: arrange.drop_empty(r, p.lines, contested=False),
+    ),
+    (
+        "every step but the figures' snap to graphics",
+        "raw detections",
+        lambda r, p: _chain(STEPS[2:], r, p),
     ),
 )
+
+
+def _chain(steps: Sequence[tuple[str, Step]], regions: list[Region], page: Page) -> list[Region]:
+    for _, step in steps:
+        regions = step(regions, page)
+    return regions
 
 
 def top_to_bottom(regions: Sequence[Region]) -> list[Region]:
@@ -78,6 +114,7 @@ def measure(model: Path, data: Path, corpus: Path, *, threads: int, score_thresh
     predictor = LayoutPredictor(model, num_threads=threads)
     results: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in STEPS}
     results.update({name: [] for name, _, _ in VARIANTS})
+    held: dict[str, dict[str, list[int]]] = {name: {} for name in results}  # step -> label -> [inside, all]
     tau: dict[str, list[float | None]] = {
         "detections, arranged": [],
         "detections, top to bottom": [],
@@ -86,8 +123,9 @@ def measure(model: Path, data: Path, corpus: Path, *, threads: int, score_thresh
     }
     for image in coco["images"]:
         with pymupdf.open(corpus / "root" / image["source"]) as doc:
-            pixels, words = render_document_page(doc, image["page"] - 1, dpi=72)
+            pixels, content = render_document_page(doc, image["page"] - 1, dpi=72)
             width, height = doc[image["page"] - 1].rect.width, doc[image["page"] - 1].rect.height
+        words = content.words
         boxes, scores, classes = predictor.predict(pixels)
         regions = to_regions(
             boxes,
@@ -97,16 +135,22 @@ def measure(model: Path, data: Path, corpus: Path, *, threads: int, score_thresh
             points_per_pixel=1.0,
             score_threshold=score_threshold,
         )
-        lines = arrange.text_lines(words)
+        page = Page(arrange.text_lines(words), content.graphics, width, height)
         after: dict[str, list[Region]] = {}
         for name, step in STEPS:
-            regions = after[name] = step(regions, lines, width, height)
+            regions = after[name] = step(regions, page)
         for name, source, step in VARIANTS:
-            after[name] = step(after[source], lines, width, height)
+            after[name] = step(after[source], page)
+        labelled = [
+            (LABELS[a["category_id"] - 1], tuple(a["bbox_pt"])) for a in by_image.get(image["id"], [])
+        ]
         for name, found in after.items():
             results[name] += [
                 coco_detection(image["id"], r.box_px, r.score, LABELS.index(r.label)) for r in found
             ]
+            for label, counts in contained_counts(labelled, [(r.label, r.box_pt) for r in found]).items():
+                total = held[name].setdefault(label, [0, 0])
+                total[0], total[1] = total[0] + counts[0], total[1] + counts[1]
         tau["detections, arranged"].append(arrange.order_tau(arrange.reading_order(regions), words))
         tau["detections, top to bottom"].append(arrange.order_tau(top_to_bottom(regions), words))
         truth = truth_regions(by_image.get(image["id"], []))
@@ -114,6 +158,10 @@ def measure(model: Path, data: Path, corpus: Path, *, threads: int, score_thresh
         tau["labels, top to bottom"].append(arrange.order_tau(top_to_bottom(truth), words))
     pymupdf.TOOLS.reset_mupdf_warnings()
     steps = {name: coco_ap(data / "annotations.json", found) for name, found in results.items()}
+    for name, by_label in held.items():
+        steps[name]["contained"] = {
+            label: by_label[label][0] / by_label[label][1] for label in LABELS if label in by_label
+        }
     return {
         "model": str(model),
         "data": str(data),
@@ -137,6 +185,13 @@ def markdown(result: dict[str, Any]) -> str:
     for name, m in result["steps"].items():
         per = " | ".join(f"{m['per_class'][label]['AP50']:.3f}" for label in LABELS)
         rows.append(f"| {name} | {m['AP']:.3f} | {m['AP50']:.3f} | {per} |")
+    rows += ["", "| step | " + " | ".join(f"contained {label}" for label in LABELS) + " |"]
+    rows.append("|---|" + "---|" * len(LABELS))
+    for name, m in result["steps"].items():
+        held = m.get("contained", {})
+        rows.append(
+            f"| {name} | " + " | ".join(f"{held[x]:.3f}" if x in held else "n/a" for x in LABELS) + " |"
+        )
     rows += ["", "| regions ordered | Kendall's tau (mean) | pages |", "|---|---|---|"]
     for name, t in result["kendall_tau"].items():
         value = f"{t['mean']:.3f}" if t["mean"] is not None else "n/a"

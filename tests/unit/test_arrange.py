@@ -1,5 +1,5 @@
-"""Regions arranged on the text layer (no Ray): snapped to lines, emptied and running ones dropped, fragments
-merged, reading order, Kendall's tau, on tiny hand-built pages."""
+"""Regions arranged on the page's content (no Ray): figures snapped to graphics, regions to lines, emptied and
+running ones dropped, fragments merged, reading order, Kendall's tau, on tiny hand-built pages."""
 
 from __future__ import annotations
 
@@ -77,7 +77,39 @@ def test_each_line_goes_to_the_one_region_holding_most_of_it() -> None:
         arrange.assign_lines(regions, lines, min_overlap=0)
 
 
-# 1. snap
+# 0-1. snap
+
+
+def test_figures_snap_to_the_graphics_they_hold() -> None:
+    graphics: list[Box] = [
+        (100, 100, 300, 250),  # a plot, sticking out of the detection on the right
+        (120, 260, 200, 280),  # its legend: 75% inside
+        (290, 240, 400, 300),  # a drawing mostly outside (18% inside): not the figure's
+        (0, 700, 50, 750),  # elsewhere
+    ]
+    regions = [
+        region("figure", (90, 90, 280, 290), mask=(SQUARE,)),
+        region("figure", (400, 400, 500, 500)),  # holds no graphic: kept as it is
+        region("text", (90, 90, 280, 290)),  # other labels are not snapped
+        region("table", (90, 90, 280, 290)),
+    ]
+    snapped = arrange.snap_to_graphics(regions, graphics, page_width=W, page_height=H)
+    assert snapped[0].box_pt == (100, 100, 300, 280)  # grown to whole graphics, shrunk to what is drawn
+    assert snapped[0].box_px == (200, 200, 600, 560)
+    assert snapped[0].mask_pt == (SQUARE,) and snapped[0].score == regions[0].score
+    assert snapped[1:] == regions[1:]
+    assert arrange.snap_to_graphics(regions, [], page_width=W, page_height=H) == regions
+    # The lines the figure holds as detected stay in it: a label under the plot, not one outside it.
+    lines = [line(100, 282, 260, 289, "time (s)"), line(290, 302, 400, 312, "outside")]
+    with_lines = arrange.snap_to_graphics(regions, graphics, lines, page_width=W, page_height=H)
+    assert with_lines[0].box_pt == (100, 100, 300, 289)
+    # The union stays on the page.
+    off = arrange.snap_to_graphics(
+        [region("figure", (500, 700, 600, 800))], [(520, 720, 640, 810)], page_width=W, page_height=H
+    )
+    assert off[0].box_pt == (520, 720, 600, 800)
+    with pytest.raises(InvalidInput, match="min_inside"):
+        arrange.snap_to_graphics(regions, graphics, page_width=W, page_height=H, min_inside=0)
 
 
 def test_text_regions_snap_to_whole_lines_and_graphics_only_grow() -> None:
@@ -304,6 +336,13 @@ def test_arrange_regions_on_a_small_two_column_page() -> None:
     arranged = arrange.arrange_regions(regions, words, page_width=W, page_height=H)
     assert boxes(arranged) == [(50, 100, 290, 170), (310, 100, 550, 170), (50, 300, 550, 500)]
     assert arrange.order_tau(arranged, words) == 1.0
+    # With the page's graphics the figure is snapped to them first, then grows to hold its lines.
+    inside = [(60, 310, 200, 400), (210, 320, 300, 420)]
+    figure_words = words_of((60, 420, 240, 430), block=3)  # a line drawn under the plot, in the figure
+    arranged = arrange.arrange_regions(
+        regions, words + figure_words, page_width=W, page_height=H, graphics=inside
+    )
+    assert [r.box_pt for r in arranged if r.label == "figure"] == [(60, 310, 300, 430)]
     # A page without words (a scan) is only put in order.
     assert arrange.arrange_regions(regions, [], page_width=W, page_height=H) == [
         regions[3], regions[2], regions[0], regions[1], regions[5], regions[4],

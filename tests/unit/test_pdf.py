@@ -114,8 +114,8 @@ def test_truncated_pdfs_are_rejected_unless_every_page_survived() -> None:
 
     without_xref = pdf[: pdf.rindex(b"xref")]
     assert len(inspect_pdf(without_xref, **LIMITS)) == 6
-    _, words = render_page_at(without_xref, 5, dpi=72)
-    assert text_in_box(words, (0, 0, 1000, 1000)).splitlines()[0] == pdfs.text_line(6, 1)
+    _, content = render_page_at(without_xref, 5, dpi=72)
+    assert text_in_box(content.words, (0, 0, 1000, 1000)).splitlines()[0] == pdfs.text_line(6, 1)
 
 
 def test_invalid_mediaboxes_are_replaced_by_mupdf_with_letter_size() -> None:
@@ -167,12 +167,15 @@ def test_mupdf_repair_messages_stay_out_of_the_output(capfd: pytest.CaptureFixtu
 # --- render_page_at --------------------------------------------------------------------------------------
 
 
-def rotated_pdf(rotation: int) -> bytes:
-    """A 300 x 200 pt page cropped to 200 x 130 pt at (50, 50), with two words, turned by ``rotation``."""
+def rotated_pdf(rotation: int, *, square: bool = False) -> bytes:
+    """A 300 x 200 pt page cropped to 200 x 130 pt at (50, 50), with two words (and with ``square`` a blue
+    square at (200, 60)-(230, 90)), turned by ``rotation``."""
     with pymupdf.open() as doc:
         page = doc.new_page(width=300, height=200)
         page.insert_text((80, 90), "Hello", fontsize=20)
         page.insert_text((150, 140), "world", fontsize=14)
+        if square:
+            page.draw_rect(pymupdf.Rect(200, 60, 230, 90), color=(0, 0, 1), fill=(0, 0, 1))
         page.set_cropbox(pymupdf.Rect(50, 50, 250, 180))
         page.set_rotation(rotation)
         return doc.tobytes()
@@ -180,7 +183,8 @@ def rotated_pdf(rotation: int) -> bytes:
 
 def test_render_page_at_gives_the_page_image_and_its_words() -> None:
     pdf = pdfs.text_pdf(2, lines_per_page=3)
-    image, words = render_page_at(pdf, 1, dpi=72)
+    image, content = render_page_at(pdf, 1, dpi=72)
+    words = content.words
     np.testing.assert_array_equal(image, render_pdf(pdf, dpi=72)[1])
     assert text_in_box(words, (0, 0, 1000, 1000)) == "\n".join(pdfs.text_line(2, i) for i in (1, 2, 3))
     first = words[0]
@@ -191,7 +195,8 @@ def test_render_page_at_gives_the_page_image_and_its_words() -> None:
 @pytest.mark.parametrize("rotation", [0, 90, 180, 270])
 def test_word_boxes_line_up_with_the_rendered_image_on_rotated_pages(rotation: int) -> None:
     dpi = 100
-    image, words = render_page_at(rotated_pdf(rotation), 0, dpi=dpi)
+    image, content = render_page_at(rotated_pdf(rotation), 0, dpi=dpi)
+    words = content.words
     size_pt = (200, 130) if rotation in (0, 180) else (130, 200)
     assert image.shape[:2] == page_pixels(*size_pt, dpi=dpi)[::-1]
     assert [w.text for w in words] == ["Hello", "world"]
@@ -206,9 +211,48 @@ def test_word_boxes_line_up_with_the_rendered_image_on_rotated_pages(rotation: i
     assert in_words == dark.sum()  # and nowhere else on the page
 
 
-def test_render_page_at_gives_no_words_for_a_scanned_page() -> None:
-    image, words = render_page_at(pdfs.scanned_pdf(), 0, dpi=50)
-    assert words == []
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_graphic_boxes_line_up_with_the_rendered_image_on_rotated_pages(rotation: int) -> None:
+    dpi = 100
+    image, content = render_page_at(rotated_pdf(rotation, square=True), 0, dpi=dpi)
+    [(x0, y0, x1, y1)] = content.graphics  # the square; the words are no graphics
+    blue = (image[..., 2] > 200) & (image[..., 0] < 80) & (image[..., 1] < 80)
+    rows, cols = np.nonzero(blue)
+    scale = dpi / 72
+    assert (x0 * scale, y0 * scale) == (
+        pytest.approx(cols.min(), abs=1.5),
+        pytest.approx(rows.min(), abs=1.5),
+    )
+    assert (x1 * scale, y1 * scale) == (
+        pytest.approx(cols.max(), abs=1.5),
+        pytest.approx(rows.max(), abs=1.5),
+    )
+
+
+def test_page_graphics_keeps_images_and_drawings_not_rules_white_fills_or_backgrounds() -> None:
+    with pymupdf.open() as doc:
+        page = doc.new_page(width=400, height=400)
+        page.draw_rect(
+            pymupdf.Rect(0, 0, 400, 400), color=(0.9, 0.9, 0.9), fill=(0.9, 0.9, 0.9)
+        )  # background
+        page.draw_rect(pymupdf.Rect(20, 20, 120, 80), fill=(1, 1, 1), color=None)  # white fill
+        page.draw_line(pymupdf.Point(20, 100), pymupdf.Point(300, 100))  # a rule
+        page.draw_circle(pymupdf.Point(200, 200), 30, color=(1, 0, 0))  # a drawing
+        pixmap = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 8, 8), False)
+        pixmap.set_rect(pixmap.irect, (0, 128, 0))
+        page.insert_image(pymupdf.Rect(50, 300, 150, 350), pixmap=pixmap)  # an image
+        page.insert_image(pymupdf.Rect(300, 300, 310, 310), pixmap=pixmap)  # an icon, too small
+        pdf = doc.tobytes()
+    _, content = render_page_at(pdf, 0, dpi=36)
+    assert sorted(tuple(round(v) for v in box) for box in content.graphics) == [
+        (50, 300, 150, 350),
+        (170, 170, 230, 230),
+    ]
+
+
+def test_render_page_at_gives_no_words_and_no_graphics_for_a_scanned_page() -> None:
+    image, content = render_page_at(pdfs.scanned_pdf(), 0, dpi=50)
+    assert content.words == [] and content.graphics == []  # the page image is a scan, not a figure
     assert image.min() < 50  # the scan itself is rendered
 
 
