@@ -1,6 +1,6 @@
 """Detected regions arranged on the page's own content (pure, no Ray): figures snapped to the graphics they
 hold, regions snapped to whole text lines, empty regions and running heads dropped, fragments of one
-paragraph merged, and the rest in reading order.
+paragraph merged, the rest in reading order, and lists told by their item markers.
 
 ``arrange_regions`` applies every step; each step is public on its own, so an evaluation can measure what
 each one changes (``order_tau`` scores an order against the PDF's content stream):
@@ -19,6 +19,10 @@ each one changes (``order_tau`` scores an order against the PDF's content stream
    nothing between them and no paragraph ending between them (a short last line, an indent), become one.
 5. ``reading_order``: XY-cut, columns (at least a quarter of the width) before bands, captions right
    after their figure or table.
+6. ``lists_from_items``: a text region whose first line starts a list item (a bullet or an enumerator,
+   ``is_item_start``) is a list, a list region without any item start is text, and list items next to one
+   another in reading order, with the text indented under an item, become one list (PubLayNet's
+   convention: a whole list is one region).
 
 Labels follow PubLayNet (``serve_app.core.layout.LABELS``). Regions with other labels (a user's model) keep
 their boxes, hold no lines and are only put in order. A page without words (a scan) is only put in order:
@@ -41,6 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,6 +61,12 @@ GRAPHIC_LABELS: tuple[str, ...] = ("figure", "table")  # grown to hold their lin
 MERGED_LABELS: tuple[str, ...] = ("text", "list")  # fragments of these are merged; titles never are
 
 Position = tuple[int, int, int]  # (block, line, index) of a word: its place in the content stream
+# What starts a list item: bullets of itemize and friends (bullets, circles, squares, dashes, asterisks,
+# arrows, check marks), or an enumerator: "1.", "a)", "(iv)", "[12]".
+BULLETS = frozenset(
+    "\u2022\u25e6\u2023\u25aa\u25ab\u25a0\u25a1\u25cf\u25cb\u2013\u2014-\u2217*\u00b7\u25ba\u25b8\u25b9\u2713\u2717\u22c6\u2605\u27a2\u27a4\u2192"
+)
+ENUMERATOR = re.compile(r"^(\(?([0-9]{1,3}|[a-zA-Z]|[ivxlcIVXLC]{1,5})[.):]|\[[0-9A-Za-z+]{1,8}\])$")
 
 
 @dataclass(frozen=True)
@@ -509,6 +520,69 @@ def _split(items: list[int], boxes: Sequence[Box], axis: int) -> list[list[int]]
     return parts
 
 
+# --------------------------------------------------------------------------------------------- 6. lists
+
+
+def is_item_start(line: TextLine) -> bool:
+    """Does ``line`` start a list item: a bullet or an enumerator (``BULLETS``, ``ENUMERATOR``), then text?"""
+    tokens = line.text.split(maxsplit=1)
+    return len(tokens) == 2 and (tokens[0] in BULLETS or ENUMERATOR.match(tokens[0]) is not None)
+
+
+def lists_from_items(
+    regions: Sequence[Region],
+    lines: Sequence[TextLine],
+    *,
+    max_gap: float = 1.6,
+    align: float = 3.0,
+    hanging: float = 4.0,
+    min_overlap: float = 0.5,
+) -> list[Region]:
+    """Lists told by their item markers, for ``regions`` in reading order (the order is kept).
+
+    A text region whose first line (``assign_lines``) starts an item (``is_item_start``) becomes a list; a
+    list region holding no item start at all becomes text. Then a list region absorbs the list or text
+    region right after it in reading order when that one starts at most ``max_gap`` median line heights
+    below it, in its column: a list whose left edge is at most ``align`` points left of the first item's
+    (a next or nested item), or text indented at least ``hanging`` points right of it (an item's second
+    paragraph). Nothing else may overlap the union. A page without lines (a scan) keeps every region.
+    """
+    if not lines:
+        return list(regions)
+    owners = assign_lines(regions, lines, min_overlap=min_overlap)
+    held: dict[int, list[TextLine]] = {}
+    for line, owner in zip(lines, owners, strict=True):
+        if owner is not None:
+            held.setdefault(owner, []).append(line)
+    relabelled = []
+    for i, region in enumerate(regions):
+        mine = held.get(i, [])
+        if region.label == "text" and mine and is_item_start(mine[0]):
+            region = dataclasses.replace(region, label="list")
+        elif region.label == "list" and mine and not any(is_item_start(line) for line in mine):
+            region = dataclasses.replace(region, label="text")
+        relabelled.append(region)
+    line_height = statistics.median(line.box[3] - line.box[1] for line in lines)
+    out: list[Region] = []
+    left = 0.0  # the left edge of the first item of the list being built
+    for k, region in enumerate(relabelled):
+        last = out[-1] if out else None
+        if last is not None and last.label == "list" and region.label in ("list", "text"):
+            a, b = last.box_pt, region.box_pt
+            near = -2.0 <= b[1] - a[3] <= max_gap * line_height and b[0] < a[2] - 10.0
+            fits = b[0] >= left - align if region.label == "list" else b[0] >= left + hanging
+            union = box_union(a, b)
+            others = itertools.chain(out[:-1], relabelled[k + 1 :])
+            alone = not any(box_overlap(union, r.box_pt) > 0 for r in others)
+            if near and fits and alone:
+                out[-1] = dataclasses.replace(_merge(last, region), label="list")
+                continue
+        if region.label == "list":
+            left = region.box_pt[0]
+        out.append(region)
+    return out
+
+
 # --------------------------------------------------------------------------------------------- all
 
 
@@ -531,7 +605,7 @@ def arrange_regions(
     arranged = drop_empty(arranged, lines)
     arranged = drop_margins(arranged, lines, page_height=page_height)
     arranged = merge_fragments(arranged, lines)
-    return reading_order(arranged)
+    return lists_from_items(reading_order(arranged), lines)
 
 
 # ---------------------------------------------------------------------------------------- evaluation

@@ -4,7 +4,7 @@ On the labelled real test pages (``serve_app.training.real``), each page is rend
 source PDF with its words and graphics (``serve_app.core.pdf.render_document_page``, as the service does),
 detected at the service's default score threshold (0.5), and arranged step by step
 (``serve_app.core.arrange``): raw detections, figures snapped to graphics, snapped to lines, empty regions
-dropped, running heads dropped, fragments merged. Each
+dropped, running heads dropped, fragments merged, lists told by their item markers. Each
 variant is scored with COCO AP against the labels (detections below 0.5 are absent from every variant,
 so the numbers are the service's operating point, not the model's full AP), and, per class, by the share of
 labelled regions lying (90% or more) inside a region of their label (``training.metrics.contained_counts``):
@@ -65,6 +65,7 @@ STEPS: tuple[tuple[str, Step], ...] = (
     ("empty regions dropped", lambda r, p: arrange.drop_empty(r, p.lines)),
     ("running heads dropped", lambda r, p: arrange.drop_margins(r, p.lines, page_height=p.height)),
     ("fragments merged", lambda r, p: arrange.merge_fragments(r, p.lines)),
+    ("lists told by their items", lambda r, p: arrange.lists_from_items(arrange.reading_order(r), p.lines)),
 )
 # Measured beside the steps, each on the output of the step it names (not cumulative).
 VARIANTS: tuple[tuple[str, str, Step], ...] = (
@@ -151,7 +152,7 @@ def measure(model: Path, data: Path, corpus: Path, *, threads: int, score_thresh
             for label, counts in contained_counts(labelled, [(r.label, r.box_pt) for r in found]).items():
                 total = held[name].setdefault(label, [0, 0])
                 total[0], total[1] = total[0] + counts[0], total[1] + counts[1]
-        tau["detections, arranged"].append(arrange.order_tau(arrange.reading_order(regions), words))
+        tau["detections, arranged"].append(arrange.order_tau(regions, words))  # the last step orders them
         tau["detections, top to bottom"].append(arrange.order_tau(top_to_bottom(regions), words))
         truth = truth_regions(by_image.get(image["id"], []))
         tau["labels, reading order"].append(arrange.order_tau(arrange.reading_order(truth), words))

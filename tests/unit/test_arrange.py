@@ -349,6 +349,54 @@ def test_arrange_regions_on_a_small_two_column_page() -> None:
     ]  # fmt: skip
 
 
+# 6. lists
+
+
+def test_item_starts_are_bullets_or_enumerators_followed_by_text() -> None:
+    starts = ["\u2022 first item", "- dash item", "1. one", "(a) letter", "iv) roman", "[12] Knuth, D."]
+    for text in starts:
+        assert arrange.is_item_start(line(0, 0, 100, 10, text)), text
+    for text in ["\u2022", "The 1. word", "12345. too long", "Figure 3: a caption", "(ab) two letters"]:
+        assert not arrange.is_item_start(line(0, 0, 100, 10, text)), text
+
+
+def test_items_become_one_list_and_lists_without_items_become_text() -> None:
+    lines = [
+        line(50, 100, 400, 110, "An introduction that is not a list."),
+        line(50, 130, 400, 140, "\u2022 the first item"),
+        line(50, 142, 400, 152, "\u2022 the second item"),
+        line(64, 156, 400, 166, "its second paragraph, indented under it"),
+        line(64, 170, 400, 180, "(a) a nested item"),
+        line(50, 200, 400, 210, "A paragraph after the list, at the list's left edge."),
+        line(50, 300, 400, 310, "Called a list, but no item in it."),
+    ]
+    regions = [
+        region("text", (50, 100, 400, 110)),
+        region("text", (50, 130, 400, 140), score=0.7),
+        region("list", (50, 142, 400, 152)),
+        region("text", (64, 156, 400, 166)),
+        region("text", (64, 170, 400, 180)),
+        region("text", (50, 200, 400, 210)),
+        region("list", (50, 300, 400, 310)),
+    ]
+    out = arrange.lists_from_items(regions, lines)
+    assert [(r.label, r.box_pt) for r in out] == [
+        ("text", (50, 100, 400, 110)),
+        ("list", (50, 130, 400, 180)),  # two items, a paragraph indented under one, a nested item
+        ("text", (50, 200, 400, 210)),  # not indented: the list has ended
+        ("text", (50, 300, 400, 310)),
+    ]
+    assert out[1].score == 0.9 and out[1].box_px == (100, 260, 800, 360)
+    # Far apart, or with something between them, items stay two lists.
+    apart = [region("text", (50, 130, 400, 140)), region("text", (50, 400, 400, 410))]
+    far = [line(50, 130, 400, 140, "1. one"), line(50, 400, 400, 410, "2. two")]
+    assert [r.box_pt for r in arrange.lists_from_items(apart, far)] == [r.box_pt for r in apart]
+    between = [regions[1], region("figure", (300, 138, 500, 150)), regions[2]]
+    assert len(arrange.lists_from_items(between, lines)) == 3
+    # No lines (a scan): nothing changes.
+    assert arrange.lists_from_items(regions, []) == regions
+
+
 # evaluation
 
 

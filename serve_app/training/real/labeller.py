@@ -24,13 +24,9 @@ from typing import Any
 
 import pymupdf
 
+from serve_app.core.arrange import BULLETS, ENUMERATOR
 from serve_app.core.layout import Box, box_area, box_overlap, box_union
 
-# Bullets of itemize and friends (bullets, circles, squares, dashes, asterisks, arrows, check marks).
-BULLETS = frozenset(
-    "\u2022\u25e6\u2023\u25aa\u25ab\u25a0\u25a1\u25cf\u25cb\u2013\u2014-\u2217*\u00b7\u25ba\u25b8\u25b9\u2713\u2717\u22c6\u2605\u27a2\u27a4\u2192"
-)
-ENUMERATOR = re.compile(r"^(\(?([0-9]{1,3}|[a-zA-Z]|[ivxlcIVXLC]{1,5})[.):]|\[[0-9A-Za-z+]{1,8}\])$")
 CAPTION = re.compile(
     r"^(Figure|Fig\.|Table|Tab\.|Listing|Algorithm|Abbildung|Tabelle|Figura|Tableau)\s*[0-9A-Z]"
 )
