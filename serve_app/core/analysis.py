@@ -164,7 +164,7 @@ def page_result(
 
     With ``arrange`` (the default) the regions are first arranged on the words and ``graphics``
     (``arrange_regions``: figures snapped to their graphics, regions to whole lines, empty and running-head
-    regions dropped, paragraph fragments merged, reading order); ``arrange=False`` takes ``regions`` as
+    regions dropped, paragraph fragments merged, reading order, lists from item markers); ``arrange=False`` takes ``regions`` as
     they are, for a caller that arranged them already.
     """
     if arrange:
