@@ -8,8 +8,8 @@ config.yaml; R50-FPN: 800 px, detectron2's standard). R50-FPN has random weights
 them; none can be downloaded here). Median over the pages after a warm-up. Also times what the service
 does to the shipped model's regions on each page after detection (``core.arrange.arrange_regions``: snap
 figures to graphics and regions to lines, drop empty regions and running heads, merge fragments, reading
-order), and reading the page's graphics for it (``core.pdf.page_graphics``, part of rendering). Writes
-docs/benchmarks.md.
+order; and ruled tables before it), and reading the page's graphics and ruled tables for it
+(``core.pdf.page_drawings``, part of rendering). Writes docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import torch
 from benchmarks._harness import BENCHMARKS_MD, ROOT, machine, write_section
 from serve_app.core import arrange
 from serve_app.core.layout import to_regions
-from serve_app.core.pdf import PageContent, open_document, page_graphics, render_document_page
+from serve_app.core.pdf import PageContent, open_document, page_drawings, render_document_page
 from serve_app.models.layout import LayoutPredictor
 from serve_app.training.synth import generate_document
 
@@ -36,7 +36,7 @@ Prediction = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes, scores, classes
 
 
 def pages(count: int, dpi: int) -> tuple[list[Page], list[float]]:
-    """``count`` rendered pages, and the seconds reading each one's graphics took (``page_graphics``)."""
+    """``count`` rendered pages, and the seconds reading each one's graphics and tables took."""
     rendered: list[Page] = []
     graphics: list[float] = []
     seed = 31_337
@@ -47,7 +47,7 @@ def pages(count: int, dpi: int) -> tuple[list[Page], list[float]]:
                 image, content = render_document_page(doc, index, dpi=dpi)
                 page = doc.load_page(index)
                 start = time.perf_counter()
-                page_graphics(page)
+                page_drawings(page)
                 graphics.append(time.perf_counter() - start)
                 rendered.append((image, content, page.rect.width, page.rect.height))
         seed += 1
@@ -61,7 +61,12 @@ def arrange_seconds(rendered: list[Page], predictions: list[Prediction], dpi: in
         regions = to_regions(boxes, scores, classes, image_size=image.shape[:2], points_per_pixel=72 / dpi)
         start = time.perf_counter()
         arrange.arrange_regions(
-            regions, content.words, page_width=width, page_height=height, graphics=content.graphics
+            regions,
+            content.words,
+            page_width=width,
+            page_height=height,
+            graphics=content.graphics,
+            tables=content.tables,
         )
         times.append(time.perf_counter() - start)
     return times
@@ -141,8 +146,8 @@ def main() -> None:
             f"| {step} | {statistics.median(t) * 1e3:.1f} | {min(t) * 1e3:.1f} | {max(t) * 1e3:.1f} | "
             f"{statistics.median(t) / medians[shipped_name]:.1%} |"
             for step, t in (
-                ("reading the page's graphics (in the render task)", graphics),
-                ("snap, drop, merge, reading order", arranging),
+                ("reading the page's graphics and ruled tables (in the render task)", graphics),
+                ("tables, snap, drop, merge, reading order, lists", arranging),
             )
         ],
         "",

@@ -159,17 +159,23 @@ def page_result(
     *,
     arrange: bool = True,
     graphics: Sequence[Box] = (),
+    tables: Sequence[Box] = (),
 ) -> PageResult:
     """Attach the text layer's words to the detected regions of one page, listed in reading order.
 
-    With ``arrange`` (the default) the regions are first arranged on the words and ``graphics``
-    (``arrange_regions``: figures snapped to their graphics, regions to whole lines, empty and running-head
-    regions dropped, paragraph fragments merged, reading order, lists from item markers); ``arrange=False`` takes ``regions`` as
-    they are, for a caller that arranged them already.
+    With ``arrange`` (the default) the regions are first arranged on the words, ``graphics`` and ``tables``
+    (``arrange_regions``: ruled tables, figures snapped to their graphics, regions to whole lines, empty
+    and running-head regions dropped, paragraph fragments merged, reading order, lists from item markers);
+    ``arrange=False`` takes ``regions`` as they are, for a caller that arranged them already.
     """
     if arrange:
         regions = arrange_regions(
-            regions, words, page_width=info.width_pt, page_height=info.height_pt, graphics=graphics
+            regions,
+            words,
+            page_width=info.width_pt,
+            page_height=info.height_pt,
+            graphics=graphics,
+            tables=tables,
         )
     return PageResult(
         number=info.number,

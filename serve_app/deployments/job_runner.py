@@ -813,6 +813,7 @@ class JobRunner:
                     page_width=info.width_pt,
                     page_height=info.height_pt,
                     graphics=content.graphics,
+                    tables=content.tables,
                 )
                 result = page_result(info, regions, content.words, arrange=False)
                 if on_page is not None:

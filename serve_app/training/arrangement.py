@@ -1,10 +1,10 @@
 """What arranging detected regions does on real pages: COCO AP after each step, and reading order.
 
 On the labelled real test pages (``serve_app.training.real``), each page is rendered again from its
-source PDF with its words and graphics (``serve_app.core.pdf.render_document_page``, as the service does),
-detected at the service's default score threshold (0.5), and arranged step by step
-(``serve_app.core.arrange``): raw detections, figures snapped to graphics, snapped to lines, empty regions
-dropped, running heads dropped, fragments merged, lists told by their item markers. Each
+source PDF with its words, graphics and ruled tables (``serve_app.core.pdf.render_document_page``, as the
+service does), detected at the service's default score threshold (0.5), and arranged step by step
+(``serve_app.core.arrange``): raw detections, ruled tables, figures snapped to graphics, snapped to lines,
+empty regions dropped, running heads dropped, fragments merged, lists told by their item markers. Each
 variant is scored with COCO AP against the labels (detections below 0.5 are absent from every variant,
 so the numbers are the service's operating point, not the model's full AP), and, per class, by the share of
 labelled regions lying (90% or more) inside a region of their label (``training.metrics.contained_counts``):
@@ -45,6 +45,7 @@ class Page:
 
     lines: list[arrange.TextLine]
     graphics: list[Box]
+    tables: list[Box]
     width: float
     height: float
 
@@ -52,6 +53,7 @@ class Page:
 Step = Callable[[list[Region], Page], list[Region]]
 STEPS: tuple[tuple[str, Step], ...] = (
     ("raw detections", lambda r, p: r),
+    ("ruled tables", lambda r, p: arrange.tables_from_rules(r, p.tables)),
     (
         "figures snapped to graphics",
         lambda r, p: arrange.snap_to_graphics(
@@ -76,8 +78,8 @@ VARIANTS: tuple[tuple[str, str, Step], ...] = (
     ),
     (
         "every step but the figures' snap to graphics",
-        "raw detections",
-        lambda r, p: _chain(STEPS[2:], r, p),
+        "ruled tables",
+        lambda r, p: _chain(STEPS[3:], r, p),
     ),
 )
 
@@ -136,7 +138,7 @@ def measure(model: Path, data: Path, corpus: Path, *, threads: int, score_thresh
             points_per_pixel=1.0,
             score_threshold=score_threshold,
         )
-        page = Page(arrange.text_lines(words), content.graphics, width, height)
+        page = Page(arrange.text_lines(words), content.graphics, content.tables, width, height)
         after: dict[str, list[Region]] = {}
         for name, step in STEPS:
             regions = after[name] = step(regions, page)

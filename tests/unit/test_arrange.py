@@ -80,6 +80,30 @@ def test_each_line_goes_to_the_one_region_holding_most_of_it() -> None:
 # 0-1. snap
 
 
+def test_ruled_tables_replace_the_regions_inside_them() -> None:
+    table: Box = (100, 200, 400, 300)
+    regions = [
+        region("text", (50, 100, 450, 150)),  # above the table
+        region("text", (110, 210, 390, 240), score=0.8),  # cells read as text
+        region("figure", (100, 250, 420, 310)),  # 94% inside
+        region("table", (90, 190, 420, 330)),  # holds the ruled table: replaced too
+        region("table", (500, 500, 550, 550)),  # another table, elsewhere
+    ]
+    out = arrange.tables_from_rules(regions, [table])
+    assert [(r.label, r.box_pt, r.score) for r in out] == [
+        ("text", (50, 100, 450, 150), 0.9),
+        ("table", (500, 500, 550, 550), 0.9),
+        ("table", table, 1.0),
+    ]
+    assert out[-1].box_px == (200, 400, 800, 600)  # the first region's scale: 2 px per point
+    # A table the model missed entirely is added; without any region the scale is unknown: unchanged.
+    assert [r.box_pt for r in arrange.tables_from_rules(regions[:1], [table])] == [regions[0].box_pt, table]
+    assert arrange.tables_from_rules([], [table]) == []
+    assert arrange.tables_from_rules(regions, []) == regions
+    with pytest.raises(InvalidInput, match="min_inside"):
+        arrange.tables_from_rules(regions, [table], min_inside=2)
+
+
 def test_figures_snap_to_the_graphics_they_hold() -> None:
     graphics: list[Box] = [
         (100, 100, 300, 250),  # a plot, sticking out of the detection on the right

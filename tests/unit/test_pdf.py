@@ -250,9 +250,48 @@ def test_page_graphics_keeps_images_and_drawings_not_rules_white_fills_or_backgr
     ]
 
 
+def ruled_table_pdf(rotation: int = 0) -> bytes:
+    """A 400 x 500 pt page with a booktabs table (rules at y 100, 120, 180 from x 50 to 350, two columns of
+    text) and a grid table (3 x 3 cells at x 50-350, y 350-440)."""
+    with pymupdf.open() as doc:
+        page = doc.new_page(width=400, height=500)
+        for y in (100, 120, 180):
+            page.draw_line(pymupdf.Point(50, y), pymupdf.Point(350, y), width=0.5)
+        for row, y in enumerate((115, 140, 160, 175)):
+            page.insert_text((60, y), f"name{row}", fontsize=9)
+            page.insert_text((220, y), f"value{row}", fontsize=9)
+        for y in (350, 380, 410, 440):
+            page.draw_line(pymupdf.Point(50, y), pymupdf.Point(350, y), width=0.5)
+        for x in (50, 150, 250, 350):
+            page.draw_line(pymupdf.Point(x, 350), pymupdf.Point(x, 440), width=0.5)
+        for row, y in enumerate((370, 400, 430)):
+            for col, x in enumerate((60, 160, 260)):
+                page.insert_text((x, y), f"c{row}{col}", fontsize=9)
+        page.set_rotation(rotation)
+        return doc.tobytes()
+
+
+def test_ruled_tables_come_with_the_page_content() -> None:
+    _, content = render_page_at(ruled_table_pdf(), 0, dpi=72)
+    assert sorted(tuple(round(v) for v in box) for box in content.tables) == [
+        (50, 100, 350, 180),
+        (50, 350, 350, 440),
+    ]
+    assert content.graphics == []  # rules are no graphics
+    # Turned by 90 degrees, the boxes are on the rendered page.
+    _, turned = render_page_at(ruled_table_pdf(90), 0, dpi=72)
+    assert sorted(tuple(round(v) for v in box) for box in turned.tables) == [
+        (60, 50, 150, 350),
+        (320, 50, 400, 350),
+    ]
+    # A page with fewer than three horizontal rules is not searched.
+    _, plain = render_page_at(rotated_pdf(0, square=True), 0, dpi=72)
+    assert plain.tables == []
+
+
 def test_render_page_at_gives_no_words_and_no_graphics_for_a_scanned_page() -> None:
     image, content = render_page_at(pdfs.scanned_pdf(), 0, dpi=50)
-    assert content.words == [] and content.graphics == []  # the page image is a scan, not a figure
+    assert content.words == [] and content.graphics == [] and content.tables == []  # a scan, not a figure
     assert image.min() < 50  # the scan itself is rendered
 
 

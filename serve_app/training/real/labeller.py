@@ -26,6 +26,7 @@ import pymupdf
 
 from serve_app.core.arrange import BULLETS, ENUMERATOR
 from serve_app.core.layout import Box, box_area, box_overlap, box_union
+from serve_app.core.pdf import ruled_tables
 
 CAPTION = re.compile(
     r"^(Figure|Fig\.|Table|Tab\.|Listing|Algorithm|Abbildung|Tabelle|Figura|Tableau)\s*[0-9A-Z]"
@@ -241,43 +242,6 @@ def cluster_boxes(boxes: Sequence[Box], *, gap: float) -> list[list[int]]:
     for i in range(len(boxes)):
         groups.setdefault(find(i), []).append(i)
     return list(groups.values())
-
-
-def ruled_tables(page: pymupdf.Page, rules: Sequence[Box], lines: Sequence[TextLine]) -> list[Box]:
-    """Tables: pymupdf's ruled-table finder (full grids), plus booktabs-style tables (three or more
-    horizontal rules of one width with text rows between them and no vertical rules)."""
-    tables: list[Box] = []
-    for table in page.find_tables(strategy="lines").tables:
-        # A grid of rules is a table when at least two of its rows have text in two cells or more
-        # (rules around a box or under headings also make grids, with one text cell per row).
-        filled_rows = sum(
-            1 for row in table.extract() if sum(1 for cell in row if cell and cell.strip()) >= 2
-        )
-        if table.col_count >= 2 and filled_rows >= 2:
-            b = table.bbox
-            tables.append((b[0], b[1], b[2], b[3]))
-    horizontal = sorted((r for r in rules if r[3] - r[1] <= 2.0 and r[2] - r[0] >= 40), key=lambda r: r[1])
-    used = [False] * len(horizontal)
-    for i, first in enumerate(horizontal):
-        if used[i]:
-            continue
-        group = [first]
-        for j in range(i + 1, len(horizontal)):
-            other = horizontal[j]
-            if (
-                abs(other[0] - first[0]) <= 3
-                and abs(other[2] - first[2]) <= 3
-                and other[1] - group[-1][1] < 120
-            ):
-                group.append(other)
-                used[j] = True
-        if len(group) < 3:
-            continue
-        box = (first[0], first[1], first[2], group[-1][3])
-        rows = [ln for ln in lines if inside_fraction(ln.box, box) > 0.8]
-        if len(rows) >= 2 and not any(box_overlap(box, t) > 0 for t in tables):
-            tables.append(box)
-    return tables
 
 
 # ---------------------------------------------------------------------------------------------- text
@@ -503,7 +467,7 @@ def label_page(page: pymupdf.Page, style: Style, *, min_regions: int = 2) -> Pag
     # Logos and ornaments in the top or bottom margin are page furniture, like running headers.
     figures = [f for f in figures if 0.08 * rect.height < (f[1] + f[3]) / 2 < 0.92 * rect.height]
     figures = [box_union(*(figures[i] for i in g)) for g in cluster_boxes(figures, gap=4.0)]
-    tables = ruled_tables(page, rules, lines)
+    tables = ruled_tables(page, rules, [line.box for line in lines])
     figures = [f for f in figures if not any(inside_fraction(f, t) > 0.5 for t in tables)]
 
     skip = margins(lines, rect.height, style)
