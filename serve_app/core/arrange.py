@@ -1,7 +1,7 @@
 """Detected regions arranged on the page's own content (pure, no Ray): ruled tables taken from the PDF's
-rules, figures snapped to the graphics they hold, regions snapped to whole text lines, empty regions and
-running heads dropped, fragments of one paragraph merged, the rest in reading order, and lists told by
-their item markers.
+rules, drawings no region holds made figures, figures snapped to the graphics they hold, regions snapped
+to whole text lines, empty regions and running heads dropped, fragments of one paragraph merged, the rest
+in reading order, and lists told by their item markers.
 
 ``arrange_regions`` applies every step; each step is public on its own, so an evaluation can measure what
 each one changes (``order_tau`` scores an order against the PDF's content stream):
@@ -10,21 +10,26 @@ each one changes (``order_tau`` scores an order against the PDF's content stream
    booktabs rules) becomes one table region with exactly its box, score 1.0, in place of the regions
    lying at least half inside it (and of a table region holding it at least half): what the PDF draws
    as a table is one. Needs one detection on the page for its pixel scale.
-2. ``snap_to_graphics``: a figure becomes the union of the images and vector drawings (``core.pdf``'s
+2. ``figures_from_graphics``: the page's graphics, clustered (6 pt apart or closer), that no figure or
+   table holds at least half of become figure regions, score 1.0, in place of the regions lying at least
+   half inside them: a drawing or an image the model missed. Clusters smaller than 24 x 16 pt, centred in
+   the top or bottom 8% of the page (logos, ornaments) or holding more than three text lines (a text box)
+   are left alone. Needs one detection on the page for its pixel scale.
+3. ``snap_to_graphics``: a figure becomes the union of the images and vector drawings (``core.pdf``'s
    ``PageContent.graphics``) lying at least half inside it and of the text lines it holds as detected:
    grown to whole graphics, shrunk to what is drawn and written there (no line of it is lost). A figure
    holding no graphic (a scan, a listing called a figure) keeps its box. Detected tables are not snapped
    to graphics (measured on real pages: no gain); ruled ones were replaced in step 1.
-3. ``snap_to_lines``: every text line goes to one region, the one holding most of it; text, title and
+4. ``snap_to_lines``: every text line goes to one region, the one holding most of it; text, title and
    list regions become the union of their lines (tight boxes), figures and tables grow to hold theirs.
-4. ``drop_empty``: text, title and list regions that hold no line are dropped.
-5. ``drop_margins``: text, title and list regions inside the top or bottom margin band holding one or two
+5. ``drop_empty``: text, title and list regions that hold no line are dropped.
+6. ``drop_margins``: text, title and list regions inside the top or bottom margin band holding one or two
    short lines (running heads, footers, page numbers: PubLayNet leaves them unlabelled) are dropped.
-6. ``merge_fragments``: text (or list) regions stacked in one column, a quarter line or less apart, with
+7. ``merge_fragments``: text (or list) regions stacked in one column, a quarter line or less apart, with
    nothing between them and no paragraph ending between them (a short last line, an indent), become one.
-7. ``reading_order``: XY-cut, columns (at least a quarter of the width) before bands, captions right
+8. ``reading_order``: XY-cut, columns (at least a quarter of the width) before bands, captions right
    after their figure or table.
-8. ``lists_from_items``: a text region whose first line starts a list item (a bullet or an enumerator,
+9. ``lists_from_items``: a text region whose first line starts a list item (a bullet or an enumerator,
    ``is_item_start``) is a list, a list region without any item start is text, and list items next to one
    another in reading order, with the text indented under an item, become one list (PubLayNet's
    convention: a whole list is one region).
@@ -58,7 +63,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from serve_app.core.errors import InvalidInput
-from serve_app.core.layout import Box, Polygon, Region, box_area, box_overlap, box_union
+from serve_app.core.layout import Box, Polygon, Region, box_area, box_overlap, box_union, cluster_boxes
 from serve_app.core.pdf import Word
 
 TEXT_LABELS: tuple[str, ...] = ("text", "title", "list")  # snapped tight to their lines
@@ -127,7 +132,16 @@ def _with_box(region: Region, box_pt: Box, *, page_width: float, page_height: fl
     return dataclasses.replace(region, box_pt=box_pt, box_px=box_px)
 
 
-# ------------------------------------------------------------------------------------------- 1-3. snap
+# ------------------------------------------------------------------------------------------- 1-4. fit
+
+
+def _found(label: str, box: Box, like: Region) -> Region:
+    """A region the page's own content shows (score 1.0), its pixel box at the scale of ``like``'s."""
+    (px0, py0, px1, py1), (qx0, qy0, qx1, qy1) = like.box_px, like.box_pt
+    sx = (px1 - px0) / (qx1 - qx0) if qx1 > qx0 else 1.0
+    sy = (py1 - py0) / (qy1 - qy0) if qy1 > qy0 else 1.0
+    box_px = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+    return Region(label=label, score=1.0, box_px=box_px, box_pt=box)
 
 
 def tables_from_rules(
@@ -143,9 +157,6 @@ def tables_from_rules(
         raise InvalidInput(f"min_inside must be in (0, 1], got {min_inside}")
     if not tables or not regions:
         return list(regions)
-    (px0, py0, px1, py1), (qx0, qy0, qx1, qy1) = regions[0].box_px, regions[0].box_pt
-    sx = (px1 - px0) / (qx1 - qx0) if qx1 > qx0 else 1.0
-    sy = (py1 - py0) / (qy1 - qy0) if qy1 > qy0 else 1.0
     replaced: set[int] = set()
     found = []
     for table in tables:
@@ -155,9 +166,51 @@ def tables_from_rules(
             held = _inside_fraction(region.box_pt, table) >= min_inside
             if held or (region.label == "table" and _inside_fraction(table, region.box_pt) >= min_inside):
                 replaced.add(i)
-        box_px = (table[0] * sx, table[1] * sy, table[2] * sx, table[3] * sy)
-        found.append(Region(label="table", score=1.0, box_px=box_px, box_pt=table))
+        found.append(_found("table", table, regions[0]))
     return [r for i, r in enumerate(regions) if i not in replaced] + found
+
+
+def figures_from_graphics(
+    regions: Sequence[Region],
+    graphics: Sequence[Box],
+    lines: Sequence[TextLine],
+    *,
+    page_height: float,
+    gap: float = 6.0,
+    min_size: tuple[float, float] = (24.0, 16.0),
+    margin: float = 0.08,
+    max_lines: int = 3,
+    min_inside: float = 0.5,
+) -> list[Region]:
+    """Drawings and images no figure or table holds, as figure regions (see the module docstring).
+
+    ``graphics`` are clustered ``gap`` points apart or closer; a cluster at least ``min_size`` (width,
+    height) points, centred outside the top and bottom ``margin`` of the page, holding at most
+    ``max_lines`` text lines (80% of a line inside) and not held (``min_inside`` of it) by a figure or a
+    table region becomes a figure, and the regions lying at least ``min_inside`` inside it go. New regions
+    come last, at the pixel scale of the first region (no region on the page: nothing changes).
+    """
+    if not 0.0 < min_inside <= 1.0:
+        raise InvalidInput(f"min_inside must be in (0, 1], got {min_inside}")
+    if not graphics or not regions:
+        return list(regions)
+    kept = list(regions)
+    found: list[Region] = []
+    for group in cluster_boxes(graphics, gap=gap):
+        cluster = box_union(*(graphics[i] for i in group))
+        x0, y0, x1, y1 = cluster
+        if x1 - x0 < min_size[0] or y1 - y0 < min_size[1]:
+            continue
+        if not margin * page_height < (y0 + y1) / 2 < (1.0 - margin) * page_height:
+            continue
+        if sum(1 for line in lines if _inside_fraction(line.box, cluster) >= 0.8) > max_lines:
+            continue
+        holders = (r for r in kept + found if r.label in GRAPHIC_LABELS)
+        if any(_inside_fraction(cluster, r.box_pt) >= min_inside for r in holders):
+            continue
+        kept = [r for r in kept if _inside_fraction(r.box_pt, cluster) < min_inside]
+        found.append(_found("figure", cluster, regions[0]))
+    return kept + found
 
 
 def snap_to_graphics(
@@ -252,7 +305,7 @@ def snap_to_lines(
     return snapped
 
 
-# ------------------------------------------------------------------------------------------ 4-5. drop
+# ------------------------------------------------------------------------------------------ 5-6. drop
 
 
 def drop_empty(
@@ -310,7 +363,7 @@ def drop_margins(
     return [r for r in regions if not running(r)]
 
 
-# ------------------------------------------------------------------------------------------- 6. merge
+# ------------------------------------------------------------------------------------------- 7. merge
 
 
 def merge_fragments(
@@ -405,7 +458,7 @@ def _polygon_area(polygon: Polygon) -> float:
     return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
-# -------------------------------------------------------------------------------------------- 7. order
+# -------------------------------------------------------------------------------------------- 8. order
 
 
 def caption_pairs(
@@ -555,7 +608,7 @@ def _split(items: list[int], boxes: Sequence[Box], axis: int) -> list[list[int]]
     return parts
 
 
-# --------------------------------------------------------------------------------------------- 8. lists
+# --------------------------------------------------------------------------------------------- 9. lists
 
 
 def is_item_start(line: TextLine) -> bool:
@@ -637,6 +690,7 @@ def arrange_regions(
     without words is only ordered (after its ruled tables and figures are fitted)."""
     lines = text_lines(words)
     arranged = tables_from_rules(regions, tables)
+    arranged = figures_from_graphics(arranged, graphics, lines, page_height=page_height)
     arranged = snap_to_graphics(arranged, graphics, lines, page_width=page_width, page_height=page_height)
     arranged = snap_to_lines(arranged, lines, page_width=page_width, page_height=page_height)
     arranged = drop_empty(arranged, lines)

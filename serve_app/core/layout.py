@@ -36,6 +36,28 @@ def box_overlap(a: Box, b: Box) -> float:
     return box_area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
 
 
+def cluster_boxes(boxes: Sequence[Box], *, gap: float) -> list[list[int]]:
+    """Indices of ``boxes`` grouped so that boxes closer than ``gap`` share a group (transitively)."""
+    parent = list(range(len(boxes)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    half = gap / 2
+    grown = [(b[0] - half, b[1] - half, b[2] + half, b[3] + half) for b in boxes]
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            if box_overlap(grown[i], grown[j]) > 0:
+                parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(boxes)):
+        groups.setdefault(find(i), []).append(i)
+    return list(groups.values())
+
+
 @dataclass(frozen=True)
 class Region:
     """One detected region: label, score, box in pixels and in PDF points, and the outline of its mask

@@ -73,9 +73,10 @@ class PageContent:
     """What a page's content stream holds besides its pixels, in points on the rendered page.
 
     ``words``: its text layer (``Word``). ``graphics``: the boxes of its embedded images (sides of at least
-    ``MIN_IMAGE_SIDE``) and of its vector paths, without rules (``RULE_WIDTH``), white fills, and images or
-    paths over ``MAX_GRAPHIC_SHARE`` of the page (backgrounds, a scan's page image): what a figure is drawn
-    with. ``tables``: the boxes of its ruled tables (``ruled_tables``). A scan has none of these.
+    ``MIN_IMAGE_SIDE``) and of its vector paths, without rules (``RULE_WIDTH``), white fills, images or
+    paths over ``MAX_GRAPHIC_SHARE`` of the page (backgrounds, a scan's page image), and rectangles around
+    a text line (frames and shading of text boxes): what a figure is drawn with. ``tables``: the boxes of
+    its ruled tables (``ruled_tables``). A scan has none of these.
     """
 
     words: list[Word]
@@ -166,11 +167,12 @@ def render_document_page(doc: pymupdf.Document, index: int, *, dpi: int) -> tupl
         page = doc.load_page(index)
         image = render_page(page, dpi=dpi)
         to_rendered = page.rotation_matrix  # unrotated page space -> rendered page space
+        raw = page.get_text("words")
         words = []
-        for x0, y0, x1, y1, text, block, line, word in page.get_text("words"):
+        for x0, y0, x1, y1, text, block, line, word in raw:
             box = pymupdf.Rect(x0, y0, x1, y1) * to_rendered
             words.append(Word(box.x0, box.y0, box.x1, box.y1, text, block, line, word))
-        graphics, tables = page_drawings(page)
+        graphics, tables = page_drawings(page, _line_boxes(raw))
     except _PYMUPDF_ERRORS as exc:
         raise InvalidInput(f"page {index + 1} cannot be rendered: {_DAMAGED}") from exc
     finally:
@@ -179,15 +181,30 @@ def render_document_page(doc: pymupdf.Document, index: int, *, dpi: int) -> tupl
     return image, PageContent(words=words, graphics=graphics, tables=tables)
 
 
-def page_drawings(page: pymupdf.Page) -> tuple[list[Box], list[Box]]:
+def _line_boxes(words: Sequence[tuple[float, float, float, float, str, int, int, int]]) -> list[Box]:
+    """The boxes of the text lines of pymupdf's ``get_text("words")``, in the unrotated page's space."""
+    lines: dict[tuple[int, int], Box] = {}
+    for x0, y0, x1, y1, _, block, line, _ in words:
+        b = lines.get((block, line))
+        lines[block, line] = (
+            (x0, y0, x1, y1) if b is None else (min(b[0], x0), min(b[1], y0), max(b[2], x1), max(b[3], y1))
+        )
+    return list(lines.values())
+
+
+def page_drawings(page: pymupdf.Page, lines: Sequence[Box] | None = None) -> tuple[list[Box], list[Box]]:
     """The boxes of ``page``'s graphics and of its ruled tables (see ``PageContent``), on the rendered page.
 
-    Tables are looked for only on a page with ``MIN_TABLE_RULES`` horizontal rules or more.
+    ``lines``: the boxes of its text lines in the unrotated page's space (None: read here). Tables are
+    looked for only on a page with ``MIN_TABLE_RULES`` horizontal rules or more.
     """
+    if lines is None:
+        lines = _line_boxes(page.get_text("words"))
     rect = page.rect  # the rendered (rotated, cropped) page, origin top-left
     to_rendered = page.rotation_matrix
     largest = MAX_GRAPHIC_SHARE * rect.get_area()
     graphics: list[pymupdf.Rect] = []
+    boxes: list[pymupdf.Rect] = []  # rectangles only: a picture, or a frame or shading around text
     rules: list[Box] = []  # in the unrotated page's coordinates, as the table finder works
     for info in page.get_image_info():
         b = (pymupdf.Rect(info["bbox"]) * to_rendered) & rect
@@ -203,17 +220,30 @@ def page_drawings(page: pymupdf.Page) -> tuple[list[Box], list[Box]]:
             continue
         if b.width <= RULE_WIDTH or b.height <= RULE_WIDTH:
             rules.append((r.x0, r.y0, r.x1, r.y1))
+        elif {item[0] for item in path["items"]} <= {"re", "qu"}:
+            boxes.append(r)
         else:
             graphics.append(b)
+    framing = _holds_a_line([(r.x0, r.y0, r.x1, r.y1) for r in boxes], lines)
+    graphics += [r * to_rendered for r, frame in zip(boxes, framing, strict=True) if not frame]
     tables: list[pymupdf.Rect] = []
     if sum(1 for r in rules if r[3] - r[1] <= RULE_WIDTH and r[2] - r[0] >= 40) >= MIN_TABLE_RULES:
-        lines: dict[tuple[int, int], pymupdf.Rect] = {}
-        for x0, y0, x1, y1, _, block, line, _ in page.get_text("words"):
-            box = pymupdf.Rect(x0, y0, x1, y1)
-            lines[block, line] = lines[block, line] | box if (block, line) in lines else box
-        found = ruled_tables(page, rules, [(b.x0, b.y0, b.x1, b.y1) for b in lines.values()])
-        tables = [pymupdf.Rect(t) * to_rendered for t in found]
+        tables = [pymupdf.Rect(t) * to_rendered for t in ruled_tables(page, rules, lines)]
     return [(b.x0, b.y0, b.x1, b.y1) for b in graphics], [(b.x0, b.y0, b.x1, b.y1) for b in tables]
+
+
+def _holds_a_line(boxes: Sequence[Box], lines: Sequence[Box]) -> list[bool]:
+    """For each box, whether a text line lies (80% or more) inside it: a rectangle around text is its frame
+    or shading, not a picture (the real-page labeller refuses such pages for the same reason)."""
+    if not boxes or not lines:
+        return [False] * len(boxes)
+    b = np.asarray(boxes, dtype=np.float32)[:, None, :]
+    ln = np.asarray(lines, dtype=np.float32)[None, :, :]
+    w = np.clip(np.minimum(b[..., 2], ln[..., 2]) - np.maximum(b[..., 0], ln[..., 0]), 0, None)
+    h = np.clip(np.minimum(b[..., 3], ln[..., 3]) - np.maximum(b[..., 1], ln[..., 1]), 0, None)
+    area = (ln[..., 2] - ln[..., 0]) * (ln[..., 3] - ln[..., 1])
+    held = (w * h > 0.8 * area) & (area > 0)
+    return [bool(v) for v in held.any(axis=1)]
 
 
 def ruled_tables(page: pymupdf.Page, rules: Sequence[Box], lines: Sequence[Box]) -> list[Box]:

@@ -3,8 +3,9 @@
 On the labelled real test pages (``serve_app.training.real``), each page is rendered again from its
 source PDF with its words, graphics and ruled tables (``serve_app.core.pdf.render_document_page``, as the
 service does), detected at the service's default score threshold (0.5), and arranged step by step
-(``serve_app.core.arrange``): raw detections, ruled tables, figures snapped to graphics, snapped to lines,
-empty regions dropped, running heads dropped, fragments merged, lists told by their item markers. Each
+(``serve_app.core.arrange``): raw detections, ruled tables, drawings made figures, figures snapped to
+graphics, snapped to lines, empty regions dropped, running heads dropped, fragments merged, lists told by
+their item markers. Each
 variant is scored with COCO AP against the labels (detections below 0.5 are absent from every variant,
 so the numbers are the service's operating point, not the model's full AP), and, per class, by the share of
 labelled regions lying (90% or more) inside a region of their label (``training.metrics.contained_counts``):
@@ -55,6 +56,10 @@ STEPS: tuple[tuple[str, Step], ...] = (
     ("raw detections", lambda r, p: r),
     ("ruled tables", lambda r, p: arrange.tables_from_rules(r, p.tables)),
     (
+        "drawings made figures",
+        lambda r, p: arrange.figures_from_graphics(r, p.graphics, p.lines, page_height=p.height),
+    ),
+    (
         "figures snapped to graphics",
         lambda r, p: arrange.snap_to_graphics(
             r, p.graphics, p.lines, page_width=p.width, page_height=p.height
@@ -78,8 +83,8 @@ VARIANTS: tuple[tuple[str, str, Step], ...] = (
     ),
     (
         "every step but the figures' snap to graphics",
-        "ruled tables",
-        lambda r, p: _chain(STEPS[3:], r, p),
+        "drawings made figures",
+        lambda r, p: _chain(STEPS[4:], r, p),
     ),
 )
 

@@ -104,6 +104,33 @@ def test_ruled_tables_replace_the_regions_inside_them() -> None:
         arrange.tables_from_rules(regions, [table], min_inside=2)
 
 
+def test_drawings_no_region_holds_become_figures() -> None:
+    graphics: list[Box] = [
+        (100, 200, 200, 260),  # a chart the model missed, in two pieces 4 pt apart
+        (204, 200, 300, 260),
+        (100, 500, 300, 600),  # a drawing a figure region holds already
+        (100, 20, 300, 40),  # a logo in the top band
+        (400, 300, 410, 310),  # too small
+        (50, 650, 550, 760),  # a box around four text lines
+    ]
+    lines = [line(60, 660 + 20 * i, 540, 670 + 20 * i) for i in range(4)]
+    lines.append(line(110, 230, 190, 238, "axis"))  # text of the chart
+    regions = [
+        region("text", (110, 228, 190, 240)),  # the chart's text, called a paragraph: goes
+        region("figure", (90, 490, 310, 610)),
+        region("text", (60, 660, 540, 740)),
+    ]
+    out = arrange.figures_from_graphics(regions, graphics, lines, page_height=H)
+    assert [(r.label, r.box_pt, r.score) for r in out] == [
+        ("figure", (90, 490, 310, 610), 0.9),
+        ("text", (60, 660, 540, 740), 0.9),
+        ("figure", (100, 200, 300, 260), 1.0),
+    ]
+    assert out[-1].box_px == (200, 400, 600, 520)
+    assert arrange.figures_from_graphics([], graphics, lines, page_height=H) == []
+    assert arrange.figures_from_graphics(regions, [], lines, page_height=H) == regions
+
+
 def test_figures_snap_to_the_graphics_they_hold() -> None:
     graphics: list[Box] = [
         (100, 100, 300, 250),  # a plot, sticking out of the detection on the right

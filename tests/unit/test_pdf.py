@@ -229,7 +229,7 @@ def test_graphic_boxes_line_up_with_the_rendered_image_on_rotated_pages(rotation
     )
 
 
-def test_page_graphics_keeps_images_and_drawings_not_rules_white_fills_or_backgrounds() -> None:
+def test_graphics_are_images_and_drawings_not_rules_white_fills_backgrounds_or_text_frames() -> None:
     with pymupdf.open() as doc:
         page = doc.new_page(width=400, height=400)
         page.draw_rect(
@@ -238,6 +238,9 @@ def test_page_graphics_keeps_images_and_drawings_not_rules_white_fills_or_backgr
         page.draw_rect(pymupdf.Rect(20, 20, 120, 80), fill=(1, 1, 1), color=None)  # white fill
         page.draw_line(pymupdf.Point(20, 100), pymupdf.Point(300, 100))  # a rule
         page.draw_circle(pymupdf.Point(200, 200), 30, color=(1, 0, 0))  # a drawing
+        page.draw_rect(pymupdf.Rect(250, 20, 390, 60), color=(0, 0, 1), fill=(0.9, 0.9, 1))  # a text box
+        page.insert_text((260, 45), "framed note", fontsize=10)
+        page.draw_rect(pymupdf.Rect(250, 120, 390, 160), color=(0, 0, 1), fill=(0.5, 0.5, 1))  # no text
         pixmap = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 8, 8), False)
         pixmap.set_rect(pixmap.irect, (0, 128, 0))
         page.insert_image(pymupdf.Rect(50, 300, 150, 350), pixmap=pixmap)  # an image
@@ -247,6 +250,7 @@ def test_page_graphics_keeps_images_and_drawings_not_rules_white_fills_or_backgr
     assert sorted(tuple(round(v) for v in box) for box in content.graphics) == [
         (50, 300, 150, 350),
         (170, 170, 230, 230),
+        (250, 120, 390, 160),  # a rectangle around no text is a graphic; around text, a frame
     ]
 
 

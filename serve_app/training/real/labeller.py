@@ -25,7 +25,7 @@ from typing import Any
 import pymupdf
 
 from serve_app.core.arrange import BULLETS, ENUMERATOR
-from serve_app.core.layout import Box, box_area, box_overlap, box_union
+from serve_app.core.layout import Box, box_area, box_overlap, box_union, cluster_boxes
 from serve_app.core.pdf import ruled_tables
 
 CAPTION = re.compile(
@@ -107,10 +107,6 @@ def inside_fraction(inner: Box, outer: Box) -> float:
     """The fraction of ``inner``'s area that lies in ``outer`` (0 for an inner box without area)."""
     a = box_area(inner)
     return box_overlap(inner, outer) / a if a > 0 else 0.0
-
-
-def grow(box: Box, by: float) -> Box:
-    return (box[0] - by, box[1] - by, box[2] + by, box[3] + by)
 
 
 def document_style(doc: pymupdf.Document, *, max_pages: int = 40) -> Style:
@@ -221,27 +217,6 @@ def drawings(page: pymupdf.Page) -> tuple[list[Drawing], list[Box]]:
             )
         )
     return graphics, rules
-
-
-def cluster_boxes(boxes: Sequence[Box], *, gap: float) -> list[list[int]]:
-    """Indices of ``boxes`` grouped so that boxes closer than ``gap`` share a group (transitively)."""
-    parent = list(range(len(boxes)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    grown = [grow(b, gap / 2) for b in boxes]
-    for i in range(len(boxes)):
-        for j in range(i + 1, len(boxes)):
-            if box_overlap(grown[i], grown[j]) > 0:
-                parent[find(i)] = find(j)
-    groups: dict[int, list[int]] = {}
-    for i in range(len(boxes)):
-        groups.setdefault(find(i), []).append(i)
-    return list(groups.values())
 
 
 # ---------------------------------------------------------------------------------------------- text
