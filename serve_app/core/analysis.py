@@ -91,7 +91,12 @@ class RegionResult(_Model):
         ),
     )
     label: str
-    score: float
+    score: float = Field(
+        description=(
+            "The model's confidence; 1.0 for a ruled table or a drawing taken from the PDF itself "
+            "(those are kept whatever score_threshold says)."
+        )
+    )
     box: tuple[float, float, float, float]
     text: str
     mask: list[list[tuple[float, float]]] | None = Field(

@@ -35,7 +35,9 @@ each one changes (``order_tau`` scores an order against the PDF's content stream
    convention: a whole list is one region).
 
 Labels follow PubLayNet (``serve_app.core.layout.LABELS``). Regions with other labels (a user's model) keep
-their boxes, hold no lines and are only put in order. A page without words (a scan) is only put in order:
+their boxes, hold no lines and are only put in order; steps 1, 2 and 9 run only for a model whose labels
+include the ones they give (``arrange_regions``'s ``labels``), so a user's model never gets a label it
+does not have. A page without words (a scan) is only put in order:
 nothing is snapped, merged or dropped. Boxes are in PDF points, origin top-left; a region's pixel box is
 rescaled with it. Mask outlines are the model's and are kept as they are (a merged region gets the outlines
 of both parts, largest first).
@@ -63,7 +65,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from serve_app.core.errors import InvalidInput
-from serve_app.core.layout import Box, Polygon, Region, box_area, box_overlap, box_union, cluster_boxes
+from serve_app.core.layout import (
+    LABELS,
+    Box,
+    Polygon,
+    Region,
+    box_area,
+    box_overlap,
+    box_union,
+    cluster_boxes,
+)
 from serve_app.core.pdf import Word
 
 TEXT_LABELS: tuple[str, ...] = ("text", "title", "list")  # snapped tight to their lines
@@ -682,21 +693,25 @@ def arrange_regions(
     page_height: float,
     graphics: Sequence[Box] = (),
     tables: Sequence[Box] = (),
+    labels: Sequence[str] = LABELS,
 ) -> list[Region]:
     """Every step with its defaults: ruled ``tables``, snap figures to ``graphics`` and regions to lines,
     drop empty regions, drop running heads, merge fragments, order, lists (see the module's docstring).
     Running heads are dropped after snapping, so their own region holds their line instead of a body region
     growing over it; merged regions are unions of snapped boxes, so they need no second snap. A page
-    without words is only ordered (after its ruled tables and figures are fitted)."""
+    without words is only ordered (after its ruled tables and figures are fitted). ``labels``: the model's
+    labels; ruled tables need ``table``, drawings made figures ``figure``, lists ``text`` and ``list``."""
     lines = text_lines(words)
-    arranged = tables_from_rules(regions, tables)
-    arranged = figures_from_graphics(arranged, graphics, lines, page_height=page_height)
+    arranged = tables_from_rules(regions, tables) if "table" in labels else list(regions)
+    if "figure" in labels:
+        arranged = figures_from_graphics(arranged, graphics, lines, page_height=page_height)
     arranged = snap_to_graphics(arranged, graphics, lines, page_width=page_width, page_height=page_height)
     arranged = snap_to_lines(arranged, lines, page_width=page_width, page_height=page_height)
     arranged = drop_empty(arranged, lines)
     arranged = drop_margins(arranged, lines, page_height=page_height)
     arranged = merge_fragments(arranged, lines)
-    return lists_from_items(reading_order(arranged), lines)
+    ordered = reading_order(arranged)
+    return lists_from_items(ordered, lines) if {"text", "list"} <= set(labels) else ordered
 
 
 # ---------------------------------------------------------------------------------------- evaluation

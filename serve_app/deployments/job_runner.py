@@ -814,6 +814,7 @@ class JobRunner:
                     page_height=info.height_pt,
                     graphics=content.graphics,
                     tables=content.tables,
+                    labels=version.labels,
                 )
                 result = page_result(info, regions, content.words, arrange=False)
                 if on_page is not None:

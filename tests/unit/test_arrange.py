@@ -394,6 +394,17 @@ def test_arrange_regions_on_a_small_two_column_page() -> None:
         regions, words + figure_words, page_width=W, page_height=H, graphics=inside
     )
     assert [r.box_pt for r in arranged if r.label == "figure"] == [(60, 310, 300, 430)]
+    # Ruled tables and drawings become regions only for a model with those labels.
+    table, drawing = (60, 600, 300, 700), (320, 600, 500, 700)
+    both = arrange.arrange_regions(
+        regions, words, page_width=W, page_height=H, graphics=[drawing], tables=[table]
+    )
+    assert {(r.label, r.box_pt) for r in both} >= {("table", table), ("figure", drawing)}
+    own = [region("chart", (50, 300, 550, 500))]
+    mine = arrange.arrange_regions(
+        own, words, page_width=W, page_height=H, graphics=[drawing], tables=[table], labels=("chart",)
+    )
+    assert mine == own
     # A page without words (a scan) is only put in order.
     assert arrange.arrange_regions(regions, [], page_width=W, page_height=H) == [
         regions[3], regions[2], regions[0], regions[1], regions[5], regions[4],
