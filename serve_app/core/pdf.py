@@ -32,6 +32,10 @@ MAX_GRAPHIC_SHARE = 0.8  # of the page's area: a larger path is a page backgroun
 # Horizontal rules (at least 40 pt long) a page needs before pymupdf's table finder runs on it: the finder
 # costs about as much as the detection (median 0.17 s a page on real pages), and a ruled table has three.
 MIN_TABLE_RULES = 3
+# Graphics a page gives at most: beyond, neighbours (6 pt apart or closer) are merged, then the largest are
+# kept, so arranging a page of thousands of paths (a scatter plot) stays fast (it clusters them pairwise).
+MAX_PAGE_GRAPHICS = 1000
+GRAPHICS_GAP = 6.0
 
 # What pymupdf raises on damaged input: FileDataError/EmptyFileError are RuntimeErrors, "bad xref" is a
 # ValueError, and errors from the MuPDF bindings derive from FzErrorBase.
@@ -226,10 +230,29 @@ def page_drawings(page: pymupdf.Page, lines: Sequence[Box] | None = None) -> tup
             graphics.append(b)
     framing = _holds_a_line([(r.x0, r.y0, r.x1, r.y1) for r in boxes], lines)
     graphics += [r * to_rendered for r, frame in zip(boxes, framing, strict=True) if not frame]
+    drawn = fewer_boxes([(b.x0, b.y0, b.x1, b.y1) for b in graphics], MAX_PAGE_GRAPHICS, gap=GRAPHICS_GAP)
     tables: list[pymupdf.Rect] = []
     if sum(1 for r in rules if r[3] - r[1] <= RULE_WIDTH and r[2] - r[0] >= 40) >= MIN_TABLE_RULES:
         tables = [pymupdf.Rect(t) * to_rendered for t in ruled_tables(page, rules, lines)]
-    return [(b.x0, b.y0, b.x1, b.y1) for b in graphics], [(b.x0, b.y0, b.x1, b.y1) for b in tables]
+    return drawn, [(b.x0, b.y0, b.x1, b.y1) for b in tables]
+
+
+def fewer_boxes(boxes: list[Box], limit: int, *, gap: float) -> list[Box]:
+    """``boxes`` as they are when there are at most ``limit``; otherwise merged until there are: the boxes
+    whose centres fall in one square cell of a grid become their union, the cell growing from ``gap`` and
+    doubling each pass (linear, so a page of many thousands of paths stays fast)."""
+    cell = gap
+    while len(boxes) > limit:
+        cells: dict[tuple[int, int], Box] = {}
+        for b in boxes:
+            key = (int((b[0] + b[2]) / 2 // cell), int((b[1] + b[3]) / 2 // cell))
+            c = cells.get(key)
+            cells[key] = (
+                b if c is None else (min(c[0], b[0]), min(c[1], b[1]), max(c[2], b[2]), max(c[3], b[3]))
+            )
+        boxes = list(cells.values())
+        cell *= 2
+    return boxes
 
 
 def _holds_a_line(boxes: Sequence[Box], lines: Sequence[Box]) -> list[bool]:
@@ -237,13 +260,15 @@ def _holds_a_line(boxes: Sequence[Box], lines: Sequence[Box]) -> list[bool]:
     or shading, not a picture (the real-page labeller refuses such pages for the same reason)."""
     if not boxes or not lines:
         return [False] * len(boxes)
-    b = np.asarray(boxes, dtype=np.float32)[:, None, :]
     ln = np.asarray(lines, dtype=np.float32)[None, :, :]
-    w = np.clip(np.minimum(b[..., 2], ln[..., 2]) - np.maximum(b[..., 0], ln[..., 0]), 0, None)
-    h = np.clip(np.minimum(b[..., 3], ln[..., 3]) - np.maximum(b[..., 1], ln[..., 1]), 0, None)
     area = (ln[..., 2] - ln[..., 0]) * (ln[..., 3] - ln[..., 1])
-    held = (w * h > 0.8 * area) & (area > 0)
-    return [bool(v) for v in held.any(axis=1)]
+    out: list[bool] = []
+    for start in range(0, len(boxes), 1024):  # bounded memory on pages of many thousands of paths
+        b = np.asarray(boxes[start : start + 1024], dtype=np.float32)[:, None, :]
+        w = np.clip(np.minimum(b[..., 2], ln[..., 2]) - np.maximum(b[..., 0], ln[..., 0]), 0, None)
+        h = np.clip(np.minimum(b[..., 3], ln[..., 3]) - np.maximum(b[..., 1], ln[..., 1]), 0, None)
+        out += [bool(v) for v in ((w * h > 0.8 * area) & (area > 0)).any(axis=1)]
+    return out
 
 
 def ruled_tables(page: pymupdf.Page, rules: Sequence[Box], lines: Sequence[Box]) -> list[Box]:

@@ -11,6 +11,7 @@ from serve_app.core.errors import InvalidInput, LimitExceeded
 from serve_app.core.pdf import (
     PageInfo,
     Word,
+    fewer_boxes,
     inspect_pdf,
     page_pixels,
     render_page,
@@ -291,6 +292,28 @@ def test_ruled_tables_come_with_the_page_content() -> None:
     # A page with fewer than three horizontal rules is not searched.
     _, plain = render_page_at(rotated_pdf(0, square=True), 0, dpi=72)
     assert plain.tables == []
+
+
+def test_a_page_of_many_thousands_of_paths_gives_a_bounded_number_of_graphics() -> None:
+    with pymupdf.open() as doc:
+        page = doc.new_page(width=600, height=800)
+        shape = page.new_shape()
+        for i in range(3000):  # a scatter plot: 3,000 separate paths
+            shape.draw_circle(pymupdf.Point(50 + (i * 37) % 500, 100 + (i * 53) % 600), 2.5)
+            shape.finish(color=(0, 0, 1))
+        shape.commit()
+        pdf = doc.tobytes()
+    _, content = render_page_at(pdf, 0, dpi=36)
+    assert 0 < len(content.graphics) <= 1000
+    xs0, ys0, xs1, ys1 = zip(*content.graphics, strict=True)
+    assert (min(xs0), min(ys0), max(xs1), max(ys1)) == pytest.approx((47.5, 97.5, 551.5, 701.5), abs=0.5)
+
+
+def test_fewer_boxes_merges_neighbours_on_a_growing_grid() -> None:
+    boxes = [(0.0, 0.0, 4.0, 4.0), (5.0, 0.0, 9.0, 4.0), (100.0, 100.0, 104.0, 104.0)]
+    assert fewer_boxes(boxes, 3, gap=6.0) == boxes
+    assert fewer_boxes(boxes, 2, gap=6.0) == [(0.0, 0.0, 9.0, 4.0), (100.0, 100.0, 104.0, 104.0)]
+    assert fewer_boxes(boxes, 1, gap=6.0) == [(0.0, 0.0, 104.0, 104.0)]
 
 
 def test_render_page_at_gives_no_words_and_no_graphics_for_a_scanned_page() -> None:
