@@ -7,6 +7,7 @@ coordinates; ``text_in_box`` reads the words inside a region.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +24,8 @@ from serve_app.core.layout import Box, box_area, box_overlap
 pymupdf.TOOLS.mupdf_display_errors(False)
 pymupdf.TOOLS.mupdf_display_warnings(False)
 
+logger = logging.getLogger(__name__)
+
 PDF_HEADER = b"%PDF-"
 HEADER_WINDOW = 1024  # bytes in which the header must appear (the PDF spec tolerates leading junk)
 MAX_PAGE_POINTS = 14_400.0  # PDF spec limit on a page side: 200 inches
@@ -32,8 +35,8 @@ MAX_GRAPHIC_SHARE = 0.8  # of the page's area: a larger path is a page backgroun
 # Horizontal rules (at least 40 pt long) a page needs before pymupdf's table finder runs on it: the finder
 # costs about as much as the detection (median 0.17 s a page on real pages), and a ruled table has three.
 MIN_TABLE_RULES = 3
-# Graphics a page gives at most: beyond, neighbours (6 pt apart or closer) are merged, then the largest are
-# kept, so arranging a page of thousands of paths (a scatter plot) stays fast (it clusters them pairwise).
+# Graphics a page gives at most: beyond, they are merged on a grid (``fewer_boxes``), so arranging a page of
+# thousands of paths (a scatter plot) stays fast (it clusters them pairwise).
 MAX_PAGE_GRAPHICS = 1000
 GRAPHICS_GAP = 6.0
 
@@ -176,7 +179,11 @@ def render_document_page(doc: pymupdf.Document, index: int, *, dpi: int) -> tupl
         for x0, y0, x1, y1, text, block, line, word in raw:
             box = pymupdf.Rect(x0, y0, x1, y1) * to_rendered
             words.append(Word(box.x0, box.y0, box.x1, box.y1, text, block, line, word))
-        graphics, tables = page_drawings(page, _line_boxes(raw))
+        try:
+            graphics, tables = page_drawings(page, _line_boxes(raw))
+        except Exception:  # they only refine the detections: a page is never lost for them
+            logger.warning("page %d: its graphics and tables could not be read", index + 1, exc_info=True)
+            graphics, tables = [], []
     except _PYMUPDF_ERRORS as exc:
         raise InvalidInput(f"page {index + 1} cannot be rendered: {_DAMAGED}") from exc
     finally:

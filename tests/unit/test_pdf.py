@@ -316,6 +316,20 @@ def test_fewer_boxes_merges_neighbours_on_a_growing_grid() -> None:
     assert fewer_boxes(boxes, 1, gap=6.0) == [(0.0, 0.0, 104.0, 104.0)]
 
 
+def test_a_page_whose_drawings_cannot_be_read_keeps_its_image_and_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import serve_app.core.pdf as pdf_module
+
+    def broken(*_: object) -> None:
+        raise IndexError("the table finder met something odd")
+
+    monkeypatch.setattr(pdf_module, "page_drawings", broken)
+    image, content = render_page_at(ruled_table_pdf(), 0, dpi=72)
+    assert image.shape[:2] == (500, 400) and len(content.words) == 17
+    assert content.graphics == [] and content.tables == []
+
+
 def test_render_page_at_gives_no_words_and_no_graphics_for_a_scanned_page() -> None:
     image, content = render_page_at(pdfs.scanned_pdf(), 0, dpi=50)
     assert content.words == [] and content.graphics == [] and content.tables == []  # a scan, not a figure
