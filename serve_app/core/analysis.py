@@ -169,8 +169,9 @@ def page_result(
     """Attach the text layer's words to the detected regions of one page, listed in reading order.
 
     With ``arrange`` (the default) the regions are first arranged on the words, ``graphics`` and ``tables``
-    (``arrange_regions``: ruled tables, figures snapped to their graphics, regions to whole lines, empty
-    and running-head regions dropped, paragraph fragments merged, reading order, lists from item markers);
+    (``arrange_regions``: ruled tables, unclaimed drawings made figures, figures snapped to their graphics,
+    regions to whole lines, empty and running-head regions dropped, paragraph fragments merged, reading
+    order, lists from item markers; with PubLayNet's labels);
     ``arrange=False`` takes ``regions`` as they are, for a caller that arranged them already.
     """
     if arrange:

@@ -106,7 +106,7 @@ _remote: Any = ray.remote
 # Validate a PDF and list its pages: ``.remote(pdf, dpi=, max_pages=, max_page_pixels=)``.
 # (Short, and on the path of an upload's answer: it keeps the normal priority.)
 inspect_task: Any = _remote(max_retries=_RETRIES)(inspect_pdf)
-# Page ``index`` (0-based) as pixels and its content (words, graphics): two objects, two references.
+# Page ``index`` (0-based) as pixels and its content (words, graphics, ruled tables): two objects, two refs.
 # ``.remote(PdfRef(ref), index, dpi=, nice_increment=)``
 render_task: Any = _remote(num_returns=2, max_retries=_RETRIES)(_render)
 # The page with its regions drawn, as PNG bytes:
