@@ -132,15 +132,19 @@ def _inside_fraction(item: Box, box: Box) -> float:
     return 1.0 if box[0] <= cx <= box[2] and box[1] <= cy <= box[3] else 0.0
 
 
+def _to_pixels(box_pt: Box, like: Region) -> Box:
+    """``box_pt`` in pixels at the scale of ``like``'s pixel box to its box in points (1 if it has none)."""
+    (px0, py0, px1, py1), (qx0, qy0, qx1, qy1) = like.box_px, like.box_pt
+    sx = (px1 - px0) / (qx1 - qx0) if qx1 > qx0 else 1.0
+    sy = (py1 - py0) / (qy1 - qy0) if qy1 > qy0 else 1.0
+    return (box_pt[0] * sx, box_pt[1] * sy, box_pt[2] * sx, box_pt[3] * sy)
+
+
 def _with_box(region: Region, box_pt: Box, *, page_width: float, page_height: float) -> Region:
     """``region`` with ``box_pt`` clipped to the page, its pixel box rescaled to match."""
     x0, y0, x1, y1 = box_pt
     box_pt = (max(0.0, x0), max(0.0, y0), min(page_width, x1), min(page_height, y1))
-    (px0, py0, px1, py1), (qx0, qy0, qx1, qy1) = region.box_px, region.box_pt
-    sx = (px1 - px0) / (qx1 - qx0) if qx1 > qx0 else 1.0
-    sy = (py1 - py0) / (qy1 - qy0) if qy1 > qy0 else 1.0
-    box_px = (box_pt[0] * sx, box_pt[1] * sy, box_pt[2] * sx, box_pt[3] * sy)
-    return dataclasses.replace(region, box_pt=box_pt, box_px=box_px)
+    return dataclasses.replace(region, box_pt=box_pt, box_px=_to_pixels(box_pt, region))
 
 
 # ------------------------------------------------------------------------------------------- 1-4. fit
@@ -148,11 +152,7 @@ def _with_box(region: Region, box_pt: Box, *, page_width: float, page_height: fl
 
 def _found(label: str, box: Box, like: Region) -> Region:
     """A region the page's own content shows (score 1.0), its pixel box at the scale of ``like``'s."""
-    (px0, py0, px1, py1), (qx0, qy0, qx1, qy1) = like.box_px, like.box_pt
-    sx = (px1 - px0) / (qx1 - qx0) if qx1 > qx0 else 1.0
-    sy = (py1 - py0) / (qy1 - qy0) if qy1 > qy0 else 1.0
-    box_px = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
-    return Region(label=label, score=1.0, box_px=box_px, box_pt=box)
+    return Region(label=label, score=1.0, box_px=_to_pixels(box, like), box_pt=box)
 
 
 def tables_from_rules(

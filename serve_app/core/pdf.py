@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pymupdf
@@ -223,25 +224,41 @@ def page_drawings(page: pymupdf.Page, lines: Sequence[Box] | None = None) -> tup
             graphics.append(b)
     for path in page.get_drawings():
         r = pymupdf.Rect(path["rect"])
-        fill = path.get("fill")
-        if fill is not None and all(c > 0.97 for c in fill) and not path.get("color"):
-            continue  # a white background
-        b = r * to_rendered
-        if b.get_area() > largest:
-            continue
-        if b.width <= RULE_WIDTH or b.height <= RULE_WIDTH:
+        kind = path_kind(path, rect.get_area())
+        if kind == "rule":
             rules.append((r.x0, r.y0, r.x1, r.y1))
-        elif {item[0] for item in path["items"]} <= {"re", "qu"}:
+        elif kind == "rectangles":
             boxes.append(r)
-        else:
-            graphics.append(b)
+        elif kind == "drawing":
+            graphics.append(r * to_rendered)
     framing = _holds_a_line([(r.x0, r.y0, r.x1, r.y1) for r in boxes], lines)
     graphics += [r * to_rendered for r, frame in zip(boxes, framing, strict=True) if not frame]
     drawn = fewer_boxes([(b.x0, b.y0, b.x1, b.y1) for b in graphics], MAX_PAGE_GRAPHICS, gap=GRAPHICS_GAP)
     tables: list[pymupdf.Rect] = []
-    if sum(1 for r in rules if r[3] - r[1] <= RULE_WIDTH and r[2] - r[0] >= 40) >= MIN_TABLE_RULES:
+    if len(_horizontal_rules(rules)) >= MIN_TABLE_RULES:
         tables = [pymupdf.Rect(t) * to_rendered for t in ruled_tables(page, rules, lines)]
     return drawn, [(b.x0, b.y0, b.x1, b.y1) for b in tables]
+
+
+def path_kind(path: dict[str, Any], page_area: float) -> str | None:
+    """What a vector path of ``page.get_drawings()`` is: None for a white fill or a path over
+    ``MAX_GRAPHIC_SHARE`` of the page (a background); ``"rule"`` when it is ``RULE_WIDTH`` thin or thinner
+    (table lines, separators, underlines); ``"rectangles"`` when it draws only rectangles (a picture, or a
+    frame or shading around text); else ``"drawing"``. The real-page labeller sorts paths with this too."""
+    fill = path.get("fill")
+    if fill is not None and all(c > 0.97 for c in fill) and not path.get("color"):
+        return None
+    r = pymupdf.Rect(path["rect"])
+    if r.get_area() > MAX_GRAPHIC_SHARE * page_area:
+        return None
+    if r.width <= RULE_WIDTH or r.height <= RULE_WIDTH:
+        return "rule"
+    return "rectangles" if {item[0] for item in path["items"]} <= {"re", "qu"} else "drawing"
+
+
+def _horizontal_rules(rules: Sequence[Box]) -> list[Box]:
+    """The horizontal ones of ``rules``, at least 40 pt long: what a booktabs table is ruled with."""
+    return [r for r in rules if r[3] - r[1] <= RULE_WIDTH and r[2] - r[0] >= 40]
 
 
 def fewer_boxes(boxes: list[Box], limit: int, *, gap: float) -> list[Box]:
@@ -294,7 +311,7 @@ def ruled_tables(page: pymupdf.Page, rules: Sequence[Box], lines: Sequence[Box])
         if table.col_count >= 2 and filled_rows >= 2:
             b = pymupdf.Rect(table.bbox) * page.derotation_matrix  # the finder answers on the rotated page
             tables.append((b.x0, b.y0, b.x1, b.y1))
-    horizontal = sorted((r for r in rules if r[3] - r[1] <= 2.0 and r[2] - r[0] >= 40), key=lambda r: r[1])
+    horizontal = sorted(_horizontal_rules(rules), key=lambda r: r[1])
     used = [False] * len(horizontal)
     for i, first in enumerate(horizontal):
         if used[i]:

@@ -26,7 +26,7 @@ import pymupdf
 
 from serve_app.core.arrange import BULLETS, ENUMERATOR
 from serve_app.core.layout import Box, box_area, box_overlap, box_union, cluster_boxes
-from serve_app.core.pdf import ruled_tables
+from serve_app.core.pdf import path_kind, ruled_tables
 
 CAPTION = re.compile(
     r"^(Figure|Fig\.|Table|Tab\.|Listing|Algorithm|Abbildung|Tabelle|Figura|Tableau)\s*[0-9A-Z]"
@@ -198,24 +198,21 @@ def drawings(page: pymupdf.Page) -> tuple[list[Drawing], list[Box]]:
     separators, underlines). White fills and page-sized backgrounds are ignored."""
     graphics: list[Drawing] = []
     rules: list[Box] = []
-    page_area = box_area((page.rect.x0, page.rect.y0, page.rect.x1, page.rect.y1))
     for path in page.get_drawings():
         r = path["rect"]
         box = (r.x0, r.y0, r.x1, r.y1)
-        fill = path.get("fill")
-        if fill is not None and all(c > 0.97 for c in fill) and not path.get("color"):
-            continue  # white background
-        if box_area(box) > 0.8 * page_area:
-            continue
-        if r.height <= 2.0 or r.width <= 2.0:
+        kind = path_kind(path, page.rect.get_area())
+        if kind == "rule":
             rules.append(box)
-            continue
-        kinds = {item[0] for item in path["items"]}
-        graphics.append(
-            Drawing(
-                box=box, items=len(path["items"]), rect_only=kinds <= {"re", "qu"}, filled=fill is not None
+        elif kind is not None:
+            graphics.append(
+                Drawing(
+                    box=box,
+                    items=len(path["items"]),
+                    rect_only=kind == "rectangles",
+                    filled=path.get("fill") is not None,
+                )
             )
-        )
     return graphics, rules
 
 
