@@ -93,8 +93,9 @@ class RegionResult(_Model):
     label: str
     score: float = Field(
         description=(
-            "The model's confidence; 1.0 for a ruled table or a drawing taken from the PDF itself "
-            "(those are kept whatever score_threshold says)."
+            "The model's confidence; 1.0 for a ruled table or a drawing taken from the PDF itself, 0.5 for "
+            "text lines no detection held, grouped into a region (those are kept whatever score_threshold "
+            "says)."
         )
     )
     box: tuple[float, float, float, float]
@@ -170,8 +171,9 @@ def page_result(
 
     With ``arrange`` (the default) the regions are first arranged on the words, ``graphics`` and ``tables``
     (``arrange_regions``: ruled tables, unclaimed drawings made figures, figures snapped to their graphics,
-    regions to whole lines, empty and running-head regions dropped, paragraph fragments merged, reading
-    order, lists from item markers; with PubLayNet's labels);
+    regions to whole lines, empty regions dropped, titles told by their fonts, text no region holds made
+    regions, running heads dropped, paragraph fragments merged, reading order, lists from item markers;
+    with PubLayNet's labels);
     ``arrange=False`` takes ``regions`` as they are, for a caller that arranged them already.
     """
     if arrange:

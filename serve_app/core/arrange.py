@@ -1,7 +1,8 @@
 """Detected regions arranged on the page's own content (pure, no Ray): ruled tables taken from the PDF's
 rules, drawings no region holds made figures, figures snapped to the graphics they hold, regions snapped
-to whole text lines, empty regions and running heads dropped, fragments of one paragraph merged, the rest
-in reading order, and lists told by their item markers.
+to whole text lines, empty regions dropped, headings told by their fonts, text no region holds made
+regions, running heads dropped, fragments of one paragraph merged, the rest in reading order, and lists
+told by their item markers.
 
 ``arrange_regions`` applies every step; each step is public on its own, so an evaluation can measure what
 each one changes (``order_tau`` scores an order against the PDF's content stream):
@@ -23,22 +24,27 @@ each one changes (``order_tau`` scores an order against the PDF's content stream
 4. ``snap_to_lines``: every text line goes to one region, the one holding most of it; text, title and
    list regions become the union of their lines (tight boxes), figures and tables grow to hold theirs.
 5. ``drop_empty``: text, title and list regions that hold no line are dropped.
-6. ``drop_margins``: text, title and list regions inside the top or bottom margin band holding one or two
+6. ``titles_from_fonts``: a text region holding one or two short lines set like a heading (bold, or 15%
+   larger than the page's body size, from the PDF's fonts: ``heading_block``), and no caption, is a title.
+7. ``text_from_lines``: text lines no region holds (the model missed them), grouped into blocks by their
+   spacing, column and style, become text regions (titles when set like a heading), score
+   ``LEFTOVER_SCORE``: what the page says is never left out of the result.
+8. ``drop_margins``: text, title and list regions inside the top or bottom margin band holding one or two
    short lines (running heads, footers, page numbers: PubLayNet leaves them unlabelled) are dropped.
-7. ``merge_fragments``: text (or list) regions stacked in one column, a quarter line or less apart, with
+9. ``merge_fragments``: text (or list) regions stacked in one column, a quarter line or less apart, with
    nothing between them and no paragraph ending between them (a short last line, an indent), become one.
-8. ``reading_order``: XY-cut, columns (at least a quarter of the width) before bands, captions right
+10. ``reading_order``: XY-cut, columns (at least a quarter of the width) before bands, captions right
    after their figure or table.
-9. ``lists_from_items``: a text region whose first line starts a list item (a bullet or an enumerator,
+11. ``lists_from_items``: a text region whose first line starts a list item (a bullet or an enumerator,
    ``is_item_start``) is a list, a list region without any item start is text, and list items next to one
    another in reading order, with the text indented under an item, become one list (PubLayNet's
    convention: a whole list is one region).
 
 Labels follow PubLayNet (``serve_app.core.layout.LABELS``). Regions with other labels (a user's model) keep
-their boxes, hold no lines and are only put in order; steps 1, 2 and 9 run only for a model whose labels
-include the ones they give (``arrange_regions``'s ``labels``), so a user's model never gets a label it
-does not have. A page without words (a scan) is only put in order:
-nothing is snapped, merged or dropped. Boxes are in PDF points, origin top-left; a region's pixel box is
+their boxes, hold no lines and are only put in order; steps 1, 2, 6, 7 and 11 run only for a model whose
+labels include the ones they give (``arrange_regions``'s ``labels``), so a user's model never gets a label
+it does not have. A page without words (a scan) is only put in order: nothing is snapped, merged or
+dropped. Boxes are in PDF points, origin top-left; a region's pixel box is
 rescaled with it. Mask outlines are the model's and are kept as they are (a merged region gets the outlines
 of both parts, largest first).
 
@@ -81,6 +87,10 @@ TEXT_LABELS: tuple[str, ...] = ("text", "title", "list")  # snapped tight to the
 GRAPHIC_LABELS: tuple[str, ...] = ("figure", "table")  # grown to hold their lines, never shrunk
 MERGED_LABELS: tuple[str, ...] = ("text", "list")  # fragments of these are merged; titles never are
 
+# The score of a region made of text lines no detection held (``text_from_lines``): the text is there for
+# sure, its label (text, or title by its font) and its grouping are a guess, ranked below the model's own
+# detections at the default score threshold.
+LEFTOVER_SCORE = 0.5
 Position = tuple[int, int, int]  # (block, line, index) of a word: its place in the content stream
 # What starts a list item: bullets of itemize and friends (bullets, circles, squares, dashes, asterisks,
 # arrows, check marks), or an enumerator: "1.", "a)", "(iv)", "[12]".
@@ -88,14 +98,21 @@ BULLETS = frozenset(
     "\u2022\u25e6\u2023\u25aa\u25ab\u25a0\u25a1\u25cf\u25cb\u2013\u2014-\u2217*\u00b7\u25ba\u25b8\u25b9\u2713\u2717\u22c6\u2605\u27a2\u27a4\u2192"
 )
 ENUMERATOR = re.compile(r"^(\(?([0-9]{1,3}|[a-zA-Z]|[ivxlcIVXLC]{1,5})[.):]|\[[0-9A-Za-z+]{1,8}\])$")
+# What starts a caption: set like a heading (bold "Figure 3:") but text in PubLayNet's convention.
+CAPTION = re.compile(
+    r"^(Figure|Fig\.|Table|Tab\.|Listing|Algorithm|Abbildung|Tabelle|Figura|Tableau)\s*[0-9A-Z]"
+)
 
 
 @dataclass(frozen=True)
 class TextLine:
-    """One line of the text layer: the union of its words' boxes and its text."""
+    """One line of the text layer: the union of its words' boxes and its text; the median font size of its
+    characters (0.0: unknown) and the share of them set in bold."""
 
     box: Box
     text: str
+    size: float = 0.0
+    bold: float = 0.0
 
 
 def text_lines(words: Sequence[Word]) -> list[TextLine]:
@@ -112,8 +129,42 @@ def text_lines(words: Sequence[Word]) -> list[TextLine]:
             max(w.x1 for w in members),
             max(w.y1 for w in members),
         )
-        lines.append(TextLine(box, " ".join(w.text for w in members)))
+        sizes = sorted(w.size for w in members for _ in w.text)
+        chars = len(sizes)
+        bold = sum(len(w.text) for w in members if w.bold) / chars if chars else 0.0
+        lines.append(
+            TextLine(box, " ".join(w.text for w in members), sizes[chars // 2] if chars else 0.0, bold)
+        )
     return lines
+
+
+def body_size(lines: Sequence[TextLine]) -> float:
+    """The font size carrying the most characters (to half a point), 0.0 when no line has a size."""
+    counts: dict[float, int] = {}
+    for line in lines:
+        if line.size > 0:
+            size = round(line.size * 2) / 2
+            counts[size] = counts.get(size, 0) + len(line.text)
+    return max(counts, key=lambda s: counts[s]) if counts else 0.0
+
+
+def is_heading(line: TextLine, body: float, *, min_ratio: float = 1.15, min_bold: float = 0.9) -> bool:
+    """Is ``line`` set like a heading: bold (``min_bold`` of its characters), or ``min_ratio`` times the
+    ``body`` size or larger? Never without sizes (``body`` 0)."""
+    return body > 0 and (line.bold >= min_bold or line.size >= min_ratio * body)
+
+
+def heading_block(
+    lines: Sequence[TextLine], body: float, *, max_lines: int = 2, max_chars: int = 120
+) -> bool:
+    """Are ``lines`` (one region's, top first) a heading: one or ``max_lines`` heading lines
+    (``is_heading``), ``max_chars`` characters or fewer, and no caption (``CAPTION``)?"""
+    return (
+        0 < len(lines) <= max_lines
+        and sum(len(line.text) for line in lines) <= max_chars
+        and all(is_heading(line, body) for line in lines)
+        and CAPTION.match(lines[0].text) is None
+    )
 
 
 # ------------------------------------------------------------------------------------------ geometry
@@ -316,7 +367,7 @@ def snap_to_lines(
     return snapped
 
 
-# ------------------------------------------------------------------------------------------ 5-6. drop
+# --------------------------------------------------------------------------------------- 5, 8. drop
 
 
 def drop_empty(
@@ -374,7 +425,92 @@ def drop_margins(
     return [r for r in regions if not running(r)]
 
 
-# ------------------------------------------------------------------------------------------- 7. merge
+# ------------------------------------------------------------------ 6-7. headings, left-over lines
+
+
+def _held_lines(
+    regions: Sequence[Region], lines: Sequence[TextLine], *, min_overlap: float = 0.5
+) -> dict[int, list[TextLine]]:
+    """The lines each region holds (``assign_lines``), in the order of ``lines``, by region index."""
+    held: dict[int, list[TextLine]] = {}
+    for line, owner in zip(lines, assign_lines(regions, lines, min_overlap=min_overlap), strict=True):
+        if owner is not None:
+            held.setdefault(owner, []).append(line)
+    return held
+
+
+def titles_from_fonts(
+    regions: Sequence[Region], lines: Sequence[TextLine], *, min_overlap: float = 0.5
+) -> list[Region]:
+    """Text regions whose lines are a heading by their font (``heading_block``) relabelled title.
+
+    The body size is the page's (``body_size``). Lines without sizes (``TextLine.size`` 0) change nothing.
+    """
+    body = body_size(lines)
+    if body <= 0:
+        return list(regions)
+    held = _held_lines(regions, lines, min_overlap=min_overlap)
+    return [
+        dataclasses.replace(r, label="title")
+        if r.label == "text" and heading_block(held.get(i, []), body)
+        else r
+        for i, r in enumerate(regions)
+    ]
+
+
+def text_from_lines(
+    regions: Sequence[Region],
+    lines: Sequence[TextLine],
+    *,
+    gap: float = 0.6,
+    min_column_overlap: float = 0.5,
+    min_overlap: float = 0.5,
+) -> list[Region]:
+    """Text lines no region holds (``assign_lines``), grouped into blocks, as new regions.
+
+    A line joins the block whose last line ends right above it (from 2 points of overlap down to ``gap``
+    line heights apart), sharing ``min_column_overlap`` of the narrower width and set alike (both headings
+    or both not, ``is_heading``); otherwise it starts a block. A block that is a heading by its font
+    (``heading_block``) becomes a title, any other text (lists are told later, by their item markers), with
+    score ``LEFTOVER_SCORE``. New regions come last, at the pixel scale of the first region (no region on
+    the page: nothing changes).
+    """
+    if not lines or not regions:
+        return list(regions)
+    owners = assign_lines(regions, lines, min_overlap=min_overlap)
+    body = body_size(lines)
+    blocks: list[list[TextLine]] = []
+    for line in sorted(
+        (ln for ln, o in zip(lines, owners, strict=True) if o is None), key=lambda ln: ln.box[1::-1]
+    ):
+        for block in reversed(blocks):
+            last = block[-1]
+            a, b = last.box, line.box
+            height = max(a[3] - a[1], b[3] - b[1])
+            if (
+                -2.0 <= b[1] - a[3] <= gap * height
+                and _x_overlap(a, b) >= min_column_overlap * min(a[2] - a[0], b[2] - b[0])
+                and is_heading(last, body) == is_heading(line, body)
+            ):
+                block.append(line)
+                break
+        else:
+            blocks.append([line])
+    found = [
+        dataclasses.replace(
+            _found(
+                "title" if heading_block(block, body) else "text",
+                box_union(*(ln.box for ln in block)),
+                regions[0],
+            ),
+            score=LEFTOVER_SCORE,
+        )
+        for block in blocks
+    ]
+    return list(regions) + found
+
+
+# ------------------------------------------------------------------------------------------- 9. merge
 
 
 def merge_fragments(
@@ -469,7 +605,7 @@ def _polygon_area(polygon: Polygon) -> float:
     return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
-# -------------------------------------------------------------------------------------------- 8. order
+# ------------------------------------------------------------------------------------------- 10. order
 
 
 def caption_pairs(
@@ -619,7 +755,7 @@ def _split(items: list[int], boxes: Sequence[Box], axis: int) -> list[list[int]]
     return parts
 
 
-# --------------------------------------------------------------------------------------------- 9. lists
+# -------------------------------------------------------------------------------------------- 11. lists
 
 
 def is_item_start(line: TextLine) -> bool:
@@ -648,11 +784,7 @@ def lists_from_items(
     """
     if not lines:
         return list(regions)
-    owners = assign_lines(regions, lines, min_overlap=min_overlap)
-    held: dict[int, list[TextLine]] = {}
-    for line, owner in zip(lines, owners, strict=True):
-        if owner is not None:
-            held.setdefault(owner, []).append(line)
+    held = _held_lines(regions, lines, min_overlap=min_overlap)
     relabelled = []
     for i, region in enumerate(regions):
         mine = held.get(i, [])
@@ -696,11 +828,13 @@ def arrange_regions(
     labels: Sequence[str] = LABELS,
 ) -> list[Region]:
     """Every step with its defaults: ruled ``tables``, snap figures to ``graphics`` and regions to lines,
-    drop empty regions, drop running heads, merge fragments, order, lists (see the module's docstring).
+    drop empty regions, titles by their fonts, text no region holds, drop running heads, merge fragments,
+    order, lists (see the module's docstring).
     Running heads are dropped after snapping, so their own region holds their line instead of a body region
     growing over it; merged regions are unions of snapped boxes, so they need no second snap. A page
     without words is only ordered (after its ruled tables and figures are fitted). ``labels``: the model's
-    labels; ruled tables need ``table``, drawings made figures ``figure``, lists ``text`` and ``list``."""
+    labels; ruled tables need ``table``, drawings made figures ``figure``, titles by their fonts and text
+    from left-over lines ``text`` and ``title``, lists ``text`` and ``list``."""
     lines = text_lines(words)
     arranged = tables_from_rules(regions, tables) if "table" in labels else list(regions)
     if "figure" in labels:
@@ -708,6 +842,8 @@ def arrange_regions(
     arranged = snap_to_graphics(arranged, graphics, lines, page_width=page_width, page_height=page_height)
     arranged = snap_to_lines(arranged, lines, page_width=page_width, page_height=page_height)
     arranged = drop_empty(arranged, lines)
+    if {"text", "title"} <= set(labels):
+        arranged = text_from_lines(titles_from_fonts(arranged, lines), lines)
     arranged = drop_margins(arranged, lines, page_height=page_height)
     arranged = merge_fragments(arranged, lines)
     ordered = reading_order(arranged)

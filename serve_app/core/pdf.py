@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +41,9 @@ MIN_TABLE_RULES = 3
 # thousands of paths (a scatter plot) stays fast (it clusters them pairwise).
 MAX_PAGE_GRAPHICS = 1000
 GRAPHICS_GAP = 6.0
+# Font names of bold faces (besides pymupdf's bold flag): Computer Modern's cmbx/cmb/cmssbx, and the usual
+# weight words of other families.
+BOLD_FONT = re.compile(r"(bold|cmbx|cmb\b|cmssbx|black|heavy|semibold|demi|\.b\b|-b$|bx\d)", re.I)
 
 # What pymupdf raises on damaged input: FileDataError/EmptyFileError are RuntimeErrors, "bad xref" is a
 # ValueError, and errors from the MuPDF bindings derive from FzErrorBase.
@@ -63,7 +67,8 @@ class Word:
 
     The box is in PDF points with a top-left origin on the rendered (rotated, cropped) page, so
     multiplying it by ``dpi / 72`` gives pixels of the image from ``render_page_at``.
-    ``block``, ``line`` and ``index`` give the reading order.
+    ``block``, ``line`` and ``index`` give the reading order. ``size`` (points) and ``bold`` are the font of
+    the text span the word lies in (0.0 and False where unknown).
     """
 
     x0: float
@@ -74,6 +79,8 @@ class Word:
     block: int
     line: int
     index: int
+    size: float = 0.0
+    bold: bool = False
 
 
 @dataclass(frozen=True)
@@ -175,11 +182,13 @@ def render_document_page(doc: pymupdf.Document, index: int, *, dpi: int) -> tupl
         page = doc.load_page(index)
         image = render_page(page, dpi=dpi)
         to_rendered = page.rotation_matrix  # unrotated page space -> rendered page space
-        raw = page.get_text("words")
+        textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_WORDS)
+        raw = textpage.extractWORDS()
+        fonts = _word_fonts(raw, textpage.extractDICT()["blocks"])
         words = []
-        for x0, y0, x1, y1, text, block, line, word in raw:
+        for (x0, y0, x1, y1, text, block, line, word), (size, bold) in zip(raw, fonts, strict=True):
             box = pymupdf.Rect(x0, y0, x1, y1) * to_rendered
-            words.append(Word(box.x0, box.y0, box.x1, box.y1, text, block, line, word))
+            words.append(Word(box.x0, box.y0, box.x1, box.y1, text, block, line, word, size, bold))
         try:
             graphics, tables = page_drawings(page, _line_boxes(raw))
         except Exception:  # they only refine the detections: a page is never lost for them
@@ -191,6 +200,28 @@ def render_document_page(doc: pymupdf.Document, index: int, *, dpi: int) -> tupl
         # With display off MuPDF still appends every message to a process-wide list; do not let it grow.
         pymupdf.TOOLS.reset_mupdf_warnings()
     return image, PageContent(words=words, graphics=graphics, tables=tables)
+
+
+def _word_fonts(
+    words: Sequence[tuple[float, float, float, float, str, int, int, int]], blocks: Sequence[dict[str, Any]]
+) -> list[tuple[float, bool]]:
+    """The font size and boldness of each word: those of the span of its line (the same text page's
+    ``extractDICT``, numbered alike) that holds the word's centre, or lies nearest to it."""
+    fonts = []
+    for x0, _, x1, _, _, block, line, _ in words:
+        try:
+            spans = blocks[block]["lines"][line]["spans"]
+        except (IndexError, KeyError):
+            spans = []
+        if not spans:
+            fonts.append((0.0, False))
+            continue
+        cx = (x0 + x1) / 2
+        span = min(spans, key=lambda s: max(s["bbox"][0] - cx, cx - s["bbox"][2], 0.0))
+        fonts.append(
+            (float(span["size"]), bool(span["flags"] & 16) or BOLD_FONT.search(span["font"]) is not None)
+        )
+    return fonts
 
 
 def _line_boxes(words: Sequence[tuple[float, float, float, float, str, int, int, int]]) -> list[Box]:

@@ -4,12 +4,12 @@ On the labelled real test pages (``serve_app.training.real``), each page is rend
 source PDF with its words, graphics and ruled tables (``serve_app.core.pdf.render_document_page``, as the
 service does), detected at the service's default score threshold (0.5), and arranged step by step
 (``serve_app.core.arrange``): raw detections, ruled tables, drawings made figures, figures snapped to
-graphics, snapped to lines, empty regions dropped, running heads dropped, fragments merged, lists told by
-their item markers. Each
-variant is scored with COCO AP against the labels (detections below 0.5 are absent from every variant,
-so the numbers are the service's operating point, not the model's full AP), and, per class, by the share of
-labelled regions lying (90% or more) inside a region of their label (``training.metrics.contained_counts``):
-what a user reading the result finds.
+graphics, snapped to lines, empty regions dropped, titles by their fonts, text no region held, running
+heads dropped, fragments merged, lists told by their item markers. Each variant is scored with COCO AP
+against the labels (detections below 0.5 are absent from every variant, so the numbers are the service's
+operating point, not the model's full AP), and, per class, by the share of labelled regions lying (90% or
+more) inside a region of their label (``training.metrics.contained_counts``): what a user reading the
+result finds.
 
 Reading order: Kendall's tau per page (``arrange.order_tau``) between the regions' order and the order of
 their text in the PDF's content stream, for the arranged regions and for the old top-to-bottom sort, on
@@ -70,6 +70,8 @@ STEPS: tuple[tuple[str, Step], ...] = (
         lambda r, p: arrange.snap_to_lines(r, p.lines, page_width=p.width, page_height=p.height),
     ),
     ("empty regions dropped", lambda r, p: arrange.drop_empty(r, p.lines)),
+    ("titles by their fonts", lambda r, p: arrange.titles_from_fonts(r, p.lines)),
+    ("text no region held", lambda r, p: arrange.text_from_lines(r, p.lines)),
     ("running heads dropped", lambda r, p: arrange.drop_margins(r, p.lines, page_height=p.height)),
     ("fragments merged", lambda r, p: arrange.merge_fragments(r, p.lines)),
     ("lists told by their items", lambda r, p: arrange.lists_from_items(arrange.reading_order(r), p.lines)),

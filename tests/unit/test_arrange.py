@@ -22,8 +22,10 @@ def region(label: str, box: Box, score: float = 0.9, mask: tuple[Polygon, ...] |
     return Region(label, score, box_px=box_px, box_pt=box, mask_px=mask, mask_pt=mask)
 
 
-def line(x0: float, y0: float, x1: float, y1: float, text: str = "some words") -> TextLine:
-    return TextLine((x0, y0, x1, y1), text)
+def line(
+    x0: float, y0: float, x1: float, y1: float, text: str = "some words", size: float = 0.0, bold: float = 0.0
+) -> TextLine:
+    return TextLine((x0, y0, x1, y1), text, size, bold)
 
 
 def words_of(*rows: tuple[float, float, float, float], block: int = 0) -> list[Word]:
@@ -58,6 +60,17 @@ def test_text_lines_group_words_by_block_and_line_in_stream_order() -> None:
         TextLine((10, 40, 50, 50), "next"),
     ]
     assert arrange.text_lines([]) == []
+
+
+def test_a_line_has_the_median_size_and_the_bold_share_of_its_characters() -> None:
+    words = [
+        Word(10, 10, 40, 20, "Bold", 0, 0, 0, 12.0, True),
+        Word(45, 10, 90, 20, "plain", 0, 0, 1, 10.0, False),
+        Word(95, 10, 130, 20, "words", 0, 0, 2, 10.0, False),
+    ]
+    [joined] = arrange.text_lines(words)
+    assert (joined.size, joined.bold) == (10.0, 4 / 14)
+    assert arrange.text_lines(words[:1])[0].bold == 1.0
 
 
 def test_each_line_goes_to_the_one_region_holding_most_of_it() -> None:
@@ -457,6 +470,92 @@ def test_items_become_one_list_and_lists_without_items_become_text() -> None:
     assert len(arrange.lists_from_items(between, lines)) == 3
     # No lines (a scan): nothing changes.
     assert arrange.lists_from_items(regions, []) == regions
+
+
+# headings and left-over lines
+
+
+def test_the_body_size_carries_the_most_characters() -> None:
+    lines = [
+        line(0, 0, 100, 10, "a" * 40, 10.2),
+        line(0, 20, 100, 30, "b" * 30, 12.0),
+        line(0, 40, 9, 50, "c" * 20, 12),
+    ]
+    assert arrange.body_size(lines) == 12.0  # 50 characters at 12 pt, 40 at 10 (to half a point)
+    assert arrange.body_size([line(0, 0, 100, 10, "no sizes")]) == 0.0
+
+
+def test_headings_are_one_or_two_short_bold_or_larger_lines_and_no_caption() -> None:
+    body = 10.0
+    bold, large, plain = (
+        line(0, 0, 100, 10, "Results", 10, 1.0),
+        line(0, 0, 100, 12, "Intro", 12),
+        line(0, 0, 9, 9),
+    )
+    assert arrange.is_heading(bold, body) and arrange.is_heading(large, body)
+    assert not arrange.is_heading(plain, body) and not arrange.is_heading(line(0, 0, 9, 9, "x", 11.0), body)
+    assert not arrange.is_heading(bold, 0.0)  # no sizes: nothing is a heading
+    assert arrange.heading_block([bold], body) and arrange.heading_block([bold, large], body)
+    assert not arrange.heading_block([bold, bold, bold], body)  # three lines
+    assert not arrange.heading_block([bold, plain], body)
+    assert not arrange.heading_block([line(0, 0, 100, 10, "x" * 121, 10, 1.0)], body)  # too long
+    assert not arrange.heading_block([line(0, 0, 100, 10, "Figure 3: a bold caption", 10, 1.0)], body)
+    assert not arrange.heading_block([], body)
+
+
+def test_text_regions_set_like_a_heading_become_titles() -> None:
+    lines = [
+        line(50, 100, 200, 112, "2 Method", 12, 1.0),
+        line(50, 120, 400, 130, "A body line.", 10),
+        line(50, 132, 400, 142, "Another body line.", 10),
+        line(50, 160, 200, 170, "Table 1: Results", 10, 1.0),
+    ]
+    regions = [
+        region("text", (50, 100, 200, 112)),
+        region("text", (50, 120, 400, 142)),
+        region("text", (50, 160, 200, 170)),
+        region("figure", (50, 200, 400, 300)),
+    ]
+    out = arrange.titles_from_fonts(regions, lines)
+    assert [r.label for r in out] == ["title", "text", "text", "figure"]
+    assert out[0].box_pt == regions[0].box_pt and out[0].score == regions[0].score
+    no_sizes = [TextLine(ln.box, ln.text) for ln in lines]
+    assert arrange.titles_from_fonts(regions, no_sizes) == regions
+
+
+def test_lines_no_region_holds_become_text_and_title_regions() -> None:
+    lines = [
+        line(50, 100, 400, 110, "A paragraph the model found.", 10),
+        line(50, 140, 200, 152, "3 Results", 12, 1.0),  # missed: a heading
+        line(50, 156, 400, 166, "missed body line one", 10),  # missed: right under the heading, but plain
+        line(50, 167, 300, 177, "and two", 10),
+        line(50, 200, 400, 210, "a line apart from the rest", 10),
+        line(450, 156, 550, 166, "beside, in another column", 10),
+    ]
+    found = region("text", (50, 100, 400, 110))
+    out = arrange.text_from_lines([found], lines)
+    assert out[0] == found
+    assert [(r.label, r.box_pt, r.score) for r in out[1:]] == [
+        ("title", (50, 140, 200, 152), arrange.LEFTOVER_SCORE),
+        ("text", (50, 156, 400, 177), arrange.LEFTOVER_SCORE),
+        ("text", (450, 156, 550, 166), arrange.LEFTOVER_SCORE),
+        ("text", (50, 200, 400, 210), arrange.LEFTOVER_SCORE),
+    ]
+    assert out[1].box_px == (100, 280, 400, 304)  # at the pixel scale of the page's regions
+    assert arrange.text_from_lines([], lines) == []  # no region: no pixel scale, nothing added
+    assert arrange.text_from_lines([found], []) == [found]  # a scan
+
+
+def test_arranging_keeps_missed_text_only_for_a_model_with_text_and_title() -> None:
+    words = words_of((50, 100, 400, 110), (50, 300, 400, 310), block=0)
+    found = region("text", (50, 100, 400, 110))
+    arranged = arrange.arrange_regions([found], words, page_width=W, page_height=H)
+    assert [(r.label, r.box_pt) for r in arranged] == [
+        ("text", (50, 100, 400, 110)),
+        ("text", (50, 300, 400, 310)),
+    ]
+    own = [region("chart", (50, 100, 400, 110))]
+    assert arrange.arrange_regions(own, words, page_width=W, page_height=H, labels=("chart",)) == own
 
 
 # evaluation

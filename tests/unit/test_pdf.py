@@ -193,6 +193,26 @@ def test_render_page_at_gives_the_page_image_and_its_words() -> None:
     assert first.x0 == pytest.approx(20) and first.y0 < 20 + pdfs.LINE_GAP < first.y1  # line 1 baseline
 
 
+def test_words_carry_the_size_and_boldness_of_their_font() -> None:
+    with pymupdf.open() as doc:
+        page = doc.new_page(width=300, height=200)
+        page.insert_text((20, 40), "Heading", fontsize=16, fontname="hebo")  # Helvetica-Bold
+        page.insert_text((20, 80), "plain body text", fontsize=10, fontname="helv")
+        page.insert_text((20, 120), "Roman", fontsize=10, fontname="tiro")
+        page.insert_text((80, 120), "bold", fontsize=10, fontname="tibo")  # same line, another span
+        pdf = doc.tobytes()
+    _, content = render_page_at(pdf, 0, dpi=72)
+    fonts = {w.text: (round(w.size), w.bold) for w in content.words}
+    assert fonts == {
+        "Heading": (16, True),
+        "plain": (10, False),
+        "body": (10, False),
+        "text": (10, False),
+        "Roman": (10, False),
+        "bold": (10, True),
+    }
+
+
 @pytest.mark.parametrize("rotation", [0, 90, 180, 270])
 def test_word_boxes_line_up_with_the_rendered_image_on_rotated_pages(rotation: int) -> None:
     dpi = 100

@@ -26,7 +26,7 @@ import pymupdf
 
 from serve_app.core.arrange import BULLETS, ENUMERATOR
 from serve_app.core.layout import Box, box_area, box_overlap, box_union, cluster_boxes
-from serve_app.core.pdf import path_kind, ruled_tables
+from serve_app.core.pdf import BOLD_FONT, path_kind, ruled_tables
 
 CAPTION = re.compile(
     r"^(Figure|Fig\.|Table|Tab\.|Listing|Algorithm|Abbildung|Tabelle|Figura|Tableau)\s*[0-9A-Z]"
@@ -41,7 +41,6 @@ LEADERS = re.compile(r"(\. ?){5,}|…{2,}")
 MONO_FONT = re.compile(
     r"(mono|courier|cmtt|sftt|lmtt|inconsolata|typewriter|txtt|beramono|dejavusansmono)", re.I
 )
-BOLD_FONT = re.compile(r"(bold|cmbx|cmb\b|cmssbx|black|heavy|semibold|demi|\.b\b|-b$|bx\d)", re.I)
 
 
 MAX_GRAPHICS = 300  # vector paths (not rules) on a page beyond which it is refused
