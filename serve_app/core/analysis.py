@@ -93,9 +93,9 @@ class RegionResult(_Model):
     label: str
     score: float = Field(
         description=(
-            "The model's confidence; 1.0 for a ruled table or a drawing taken from the PDF itself, 0.5 for "
-            "text lines no detection held, grouped into a region (those are kept whatever score_threshold "
-            "says)."
+            "The model's confidence; 1.0 for a ruled table or a drawing taken from the PDF itself (kept "
+            "whatever score_threshold says), 0.5 for text lines no detection held, grouped into a region "
+            "(left out when score_threshold is above 0.5)."
         )
     )
     box: tuple[float, float, float, float]

@@ -826,6 +826,7 @@ def arrange_regions(
     graphics: Sequence[Box] = (),
     tables: Sequence[Box] = (),
     labels: Sequence[str] = LABELS,
+    score_threshold: float | None = None,
 ) -> list[Region]:
     """Every step with its defaults: ruled ``tables``, snap figures to ``graphics`` and regions to lines,
     drop empty regions, titles by their fonts, text no region holds, drop running heads, merge fragments,
@@ -834,7 +835,9 @@ def arrange_regions(
     growing over it; merged regions are unions of snapped boxes, so they need no second snap. A page
     without words is only ordered (after its ruled tables and figures are fitted). ``labels``: the model's
     labels; ruled tables need ``table``, drawings made figures ``figure``, titles by their fonts and text
-    from left-over lines ``text`` and ``title``, lists ``text`` and ``list``."""
+    from left-over lines ``text`` and ``title``, lists ``text`` and ``list``. ``score_threshold``: the one a
+    request asked for; above ``LEFTOVER_SCORE`` it leaves out the text made from left-over lines (None: the
+    server's default, which keeps it)."""
     lines = text_lines(words)
     arranged = tables_from_rules(regions, tables) if "table" in labels else list(regions)
     if "figure" in labels:
@@ -843,7 +846,9 @@ def arrange_regions(
     arranged = snap_to_lines(arranged, lines, page_width=page_width, page_height=page_height)
     arranged = drop_empty(arranged, lines)
     if {"text", "title"} <= set(labels):
-        arranged = text_from_lines(titles_from_fonts(arranged, lines), lines)
+        arranged = titles_from_fonts(arranged, lines)
+        if score_threshold is None or score_threshold <= LEFTOVER_SCORE:
+            arranged = text_from_lines(arranged, lines)
     arranged = drop_margins(arranged, lines, page_height=page_height)
     arranged = merge_fragments(arranged, lines)
     ordered = reading_order(arranged)

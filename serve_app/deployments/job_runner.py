@@ -815,6 +815,7 @@ class JobRunner:
                     graphics=content.graphics,
                     tables=content.tables,
                     labels=version.labels,
+                    score_threshold=options.score_threshold,
                 )
                 result = page_result(info, regions, content.words, arrange=False)
                 if on_page is not None:

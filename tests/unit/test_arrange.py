@@ -546,7 +546,7 @@ def test_lines_no_region_holds_become_text_and_title_regions() -> None:
     assert arrange.text_from_lines([found], []) == [found]  # a scan
 
 
-def test_arranging_keeps_missed_text_only_for_a_model_with_text_and_title() -> None:
+def test_arranging_keeps_missed_text_for_a_model_with_text_and_title_unless_the_request_is_stricter() -> None:
     words = words_of((50, 100, 400, 110), (50, 300, 400, 310), block=0)
     found = region("text", (50, 100, 400, 110))
     arranged = arrange.arrange_regions([found], words, page_width=W, page_height=H)
@@ -554,6 +554,13 @@ def test_arranging_keeps_missed_text_only_for_a_model_with_text_and_title() -> N
         ("text", (50, 100, 400, 110)),
         ("text", (50, 300, 400, 310)),
     ]
+    for threshold in (0.0, 0.5):
+        again = arrange.arrange_regions(
+            [found], words, page_width=W, page_height=H, score_threshold=threshold
+        )
+        assert again == arranged
+    strict = arrange.arrange_regions([found], words, page_width=W, page_height=H, score_threshold=0.6)
+    assert [r.box_pt for r in strict] == [(50, 100, 400, 110)]  # a request above 0.5 leaves them out
     own = [region("chart", (50, 100, 400, 110))]
     assert arrange.arrange_regions(own, words, page_width=W, page_height=H, labels=("chart",)) == own
 
