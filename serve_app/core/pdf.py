@@ -184,7 +184,11 @@ def render_document_page(doc: pymupdf.Document, index: int, *, dpi: int) -> tupl
         to_rendered = page.rotation_matrix  # unrotated page space -> rendered page space
         textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_WORDS)
         raw = textpage.extractWORDS()
-        fonts = _word_fonts(raw, textpage.extractDICT()["blocks"])
+        try:
+            fonts = _word_fonts(raw, textpage.extractDICT()["blocks"])
+        except Exception:  # the fonts only tell headings: a page is never lost for them
+            logger.warning("page %d: the fonts of its words could not be read", index + 1, exc_info=True)
+            fonts = [(0.0, False)] * len(raw)
         words = []
         for (x0, y0, x1, y1, text, block, line, word), (size, bold) in zip(raw, fonts, strict=True):
             box = pymupdf.Rect(x0, y0, x1, y1) * to_rendered

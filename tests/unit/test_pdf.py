@@ -350,6 +350,20 @@ def test_a_page_whose_drawings_cannot_be_read_keeps_its_image_and_words(
     assert content.graphics == [] and content.tables == []
 
 
+def test_a_page_whose_fonts_cannot_be_read_keeps_its_words_without_sizes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import serve_app.core.pdf as pdf_module
+
+    def broken(*_: object) -> None:
+        raise KeyError("spans")
+
+    monkeypatch.setattr(pdf_module, "_word_fonts", broken)
+    _, content = render_page_at(ruled_table_pdf(), 0, dpi=72)
+    assert len(content.words) == 17 and all((w.size, w.bold) == (0.0, False) for w in content.words)
+    assert content.tables  # the rest of the page is read as usual
+
+
 def test_render_page_at_gives_no_words_and_no_graphics_for_a_scanned_page() -> None:
     image, content = render_page_at(pdfs.scanned_pdf(), 0, dpi=50)
     assert content.words == [] and content.graphics == [] and content.tables == []  # a scan, not a figure
