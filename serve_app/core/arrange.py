@@ -30,7 +30,8 @@ each one changes (``order_tau`` scores an order against the PDF's content stream
    spacing, column and style, become text regions (titles when set like a heading), score
    ``LEFTOVER_SCORE``: what the page says is never left out of the result.
 8. ``drop_margins``: text, title and list regions inside the top or bottom margin band holding one or two
-   short lines (running heads, footers, page numbers: PubLayNet leaves them unlabelled) are dropped.
+   short lines (running heads, footers, page numbers: PubLayNet leaves them unlabelled), or in the top or
+   bottom fifth holding a lone page number, are dropped.
 9. ``merge_fragments``: text (or list) regions stacked in one column, a quarter line or less apart, with
    nothing between them and no paragraph ending between them (a short last line, an indent), become one.
 10. ``reading_order``: XY-cut, columns (at least a quarter of the width) before bands, captions right
@@ -98,6 +99,12 @@ BULLETS = frozenset(
     "\u2022\u25e6\u2023\u25aa\u25ab\u25a0\u25a1\u25cf\u25cb\u2013\u2014-\u2217*\u00b7\u25ba\u25b8\u25b9\u2713\u2717\u22c6\u2605\u27a2\u27a4\u2192"
 )
 ENUMERATOR = re.compile(r"^(\(?([0-9]{1,3}|[a-zA-Z]|[ivxlcIVXLC]{1,5})[.):]|\[[0-9A-Za-z+]{1,8}\])$")
+# A page number: "12", "- 12 -", "xiv", "Page 3 of 10", "Seite 3".
+PAGE_NUMBER = re.compile(
+    r"^[-\u2013\u2014 ]*(page |seite )?([0-9]{1,4}|[ivxlc]{1,6}|[IVXLC]{1,6})"
+    r"( ?(/|of|von) ?[0-9]{1,4})?[-\u2013\u2014 ]*$",
+    re.I,
+)
 # What starts a caption: set like a heading (bold "Figure 3:") but text in PubLayNet's convention.
 CAPTION = re.compile(
     r"^(Figure|Fig\.|Table|Tab\.|Listing|Algorithm|Abbildung|Tabelle|Figura|Tableau)\s*[0-9A-Z]"
@@ -401,13 +408,16 @@ def drop_margins(
     margin: float = 0.06,
     max_lines: int = 2,
     max_chars: int = 100,
+    number_band: float = 0.2,
     min_overlap: float = 0.5,
 ) -> list[Region]:
     """Regions without running heads, footers and page numbers.
 
     A text, title or list region is dropped when it lies entirely in the top or bottom ``margin`` (a
     fraction of ``page_height``) and holds at most ``max_lines`` lines (``min_overlap`` of a line inside it)
-    of at most ``max_chars`` characters each. A page without lines (a scan) keeps every region.
+    of at most ``max_chars`` characters each, or when it holds one line, a page number (``PAGE_NUMBER``),
+    in the top or bottom ``number_band`` of the page (a page number set above a tall bottom margin). A page
+    without lines (a scan) keeps every region.
     """
     if not 0.0 <= margin < 0.5:
         raise InvalidInput(f"margin must be in [0, 0.5), got {margin}")
@@ -417,10 +427,13 @@ def drop_margins(
 
     def running(region: Region) -> bool:
         _, y0, _, y1 = region.box_pt
-        if region.label not in TEXT_LABELS or not (y1 <= top or y0 >= bottom):
+        if region.label not in TEXT_LABELS:
             return False
         inside = [line for line in lines if _inside_fraction(line.box, region.box_pt) >= min_overlap]
-        return len(inside) <= max_lines and all(len(line.text) <= max_chars for line in inside)
+        if y1 <= top or y0 >= bottom:
+            return len(inside) <= max_lines and all(len(line.text) <= max_chars for line in inside)
+        numbered = y1 <= number_band * page_height or y0 >= (1.0 - number_band) * page_height
+        return numbered and len(inside) == 1 and PAGE_NUMBER.match(inside[0].text) is not None
 
     return [r for r in regions if not running(r)]
 

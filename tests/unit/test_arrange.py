@@ -234,15 +234,20 @@ def test_running_heads_footers_and_page_numbers_go() -> None:
         line(290, 770, 310, 780, "7"),
         line(50, 100, 500, 110),
         line(50, 10, 500, 18, "x" * 101),
+        line(50, 745, 280, 755, "a footnote"),
+        line(290, 690, 310, 700, "- 8 -"),  # a page number above a tall bottom margin
+        line(290, 400, 310, 410, "9"),  # a number in the middle of the page
     ]
     head = region("text", (50, 20, 300, 30))
     number = region("text", (290, 770, 310, 780))
     body = region("text", (50, 100, 500, 110))
     long_line = region("title", (50, 10, 500, 18))
-    straddling = region("text", (290, 740, 310, 780))  # reaches above the bottom band
+    straddling = region("text", (50, 740, 310, 780))  # reaches above the bottom band
     figure = region("figure", (50, 2, 100, 40))
-    kept = arrange.drop_margins([head, number, body, long_line, straddling, figure], lines, page_height=H)
-    assert kept == [body, long_line, straddling, figure]
+    high_number, middle = region("text", (290, 690, 310, 700)), region("text", (290, 400, 310, 410))
+    regions = [head, number, body, long_line, straddling, figure, high_number, middle]
+    kept = arrange.drop_margins(regions, lines, page_height=H)
+    assert kept == [body, long_line, straddling, figure, middle]
     three = [line(50, 4 + 10 * i, 300, 12 + 10 * i) for i in range(3)]
     block = region("text", (50, 4, 300, 32))
     assert arrange.drop_margins([block], three, page_height=H, margin=0.05) == [block]  # 3 lines

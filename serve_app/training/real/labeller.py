@@ -24,18 +24,10 @@ from typing import Any
 
 import pymupdf
 
-from serve_app.core.arrange import BULLETS, ENUMERATOR
+from serve_app.core.arrange import BULLETS, CAPTION, ENUMERATOR, PAGE_NUMBER
 from serve_app.core.layout import Box, box_area, box_overlap, box_union, cluster_boxes
 from serve_app.core.pdf import BOLD_FONT, path_kind, ruled_tables
 
-CAPTION = re.compile(
-    r"^(Figure|Fig\.|Table|Tab\.|Listing|Algorithm|Abbildung|Tabelle|Figura|Tableau)\s*[0-9A-Z]"
-)
-PAGE_NUMBER = re.compile(
-    r"^[-\u2013\u2014 ]*(page |seite )?([0-9]{1,4}|[ivxlc]{1,6}|[IVXLC]{1,6})"
-    r"( ?(/|of|von) ?[0-9]{1,4})?[-\u2013\u2014 ]*$",
-    re.I,
-)
 NUMBER_LABEL = re.compile(r"^([0-9]{1,2}|[A-Z])(\.[0-9]{1,2}){0,3}\.?$")
 LEADERS = re.compile(r"(\. ?){5,}|…{2,}")
 MONO_FONT = re.compile(
