@@ -414,10 +414,10 @@ def drop_margins(
     """Regions without running heads, footers and page numbers.
 
     A text, title or list region is dropped when it lies entirely in the top or bottom ``margin`` (a
-    fraction of ``page_height``) and holds at most ``max_lines`` lines (``min_overlap`` of a line inside it)
-    of at most ``max_chars`` characters each, or when it holds one line, a page number (``PAGE_NUMBER``),
-    in the top or bottom ``number_band`` of the page (a page number set above a tall bottom margin). A page
-    without lines (a scan) keeps every region.
+    fraction of ``page_height``) and holds at most ``max_lines`` rows of lines (``min_overlap`` of a line
+    inside it; lines side by side are one row) of at most ``max_chars`` characters each, or when it holds
+    one line, a page number (``PAGE_NUMBER``), in the top or bottom ``number_band`` of the page (a page
+    number set above a tall bottom margin). A page without lines (a scan) keeps every region.
     """
     if not 0.0 <= margin < 0.5:
         raise InvalidInput(f"margin must be in [0, 0.5), got {margin}")
@@ -431,11 +431,24 @@ def drop_margins(
             return False
         inside = [line for line in lines if _inside_fraction(line.box, region.box_pt) >= min_overlap]
         if y1 <= top or y0 >= bottom:
-            return len(inside) <= max_lines and all(len(line.text) <= max_chars for line in inside)
+            return _rows(inside) <= max_lines and all(len(line.text) <= max_chars for line in inside)
         numbered = y1 <= number_band * page_height or y0 >= (1.0 - number_band) * page_height
         return numbered and len(inside) == 1 and PAGE_NUMBER.match(inside[0].text) is not None
 
     return [r for r in regions if not running(r)]
+
+
+def _rows(lines: Sequence[TextLine]) -> int:
+    """How many rows ``lines`` make: lines side by side (sharing half the lower one's height) are one."""
+    rows = 0
+    bottom = -np.inf
+    for box in sorted((line.box for line in lines), key=lambda b: b[1]):
+        if box[1] >= bottom - 0.5 * (box[3] - box[1]):
+            rows += 1
+            bottom = box[3]
+        else:
+            bottom = max(bottom, box[3])
+    return rows
 
 
 # ------------------------------------------------------------------ 6-7. headings, left-over lines

@@ -252,6 +252,13 @@ def test_running_heads_footers_and_page_numbers_go() -> None:
     block = region("text", (50, 4, 300, 32))
     assert arrange.drop_margins([block], three, page_height=H, margin=0.05) == [block]  # 3 lines
     assert arrange.drop_margins([block], three, page_height=H, margin=0.05, max_lines=3) == []
+    row = [
+        line(50, 780, 120, 790, "package"),
+        line(130, 781, 200, 789, "[rev. 3]"),
+        line(210, 780, 300, 790, "(c) me"),
+    ]
+    footer = region("text", (50, 780, 300, 790))
+    assert arrange.drop_margins([footer], row, page_height=H) == []  # three lines side by side: one row
     assert arrange.drop_margins([head], [], page_height=H) == [head]  # a scan: nothing dropped
     with pytest.raises(InvalidInput, match="margin"):
         arrange.drop_margins([head], lines, page_height=H, margin=0.5)
