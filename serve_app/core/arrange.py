@@ -25,7 +25,8 @@ each one changes (``order_tau`` scores an order against the PDF's content stream
    list regions become the union of their lines (tight boxes), figures and tables grow to hold theirs.
 5. ``drop_empty``: text, title and list regions that hold no line are dropped.
 6. ``titles_from_fonts``: a text region holding one or two short lines set like a heading (bold, or 15%
-   larger than the page's body size, from the PDF's fonts: ``heading_block``), and no caption, is a title.
+   larger than the page's body size, and not monospaced, from the PDF's fonts: ``heading_block``), and no
+   caption, is a title.
 7. ``text_from_lines``: text lines no region holds (the model missed them), grouped into blocks by their
    spacing, column and style, become text regions (titles when set like a heading), score
    ``LEFTOVER_SCORE``: what the page says is never left out of the result.
@@ -114,12 +115,13 @@ CAPTION = re.compile(
 @dataclass(frozen=True)
 class TextLine:
     """One line of the text layer: the union of its words' boxes and its text; the median font size of its
-    characters (0.0: unknown) and the share of them set in bold."""
+    characters (0.0: unknown) and the shares of them set in bold and in a monospaced font."""
 
     box: Box
     text: str
     size: float = 0.0
     bold: float = 0.0
+    mono: float = 0.0
 
 
 def text_lines(words: Sequence[Word]) -> list[TextLine]:
@@ -138,17 +140,19 @@ def text_lines(words: Sequence[Word]) -> list[TextLine]:
         )
         sizes = sorted(w.size for w in members for _ in w.text)
         chars = len(sizes)
+        size = sizes[chars // 2] if chars else 0.0
         bold = sum(len(w.text) for w in members if w.bold) / chars if chars else 0.0
-        lines.append(
-            TextLine(box, " ".join(w.text for w in members), sizes[chars // 2] if chars else 0.0, bold)
-        )
+        mono = sum(len(w.text) for w in members if w.mono) / chars if chars else 0.0
+        lines.append(TextLine(box, " ".join(w.text for w in members), size, bold, mono))
     return lines
 
 
 def body_size(lines: Sequence[TextLine]) -> float:
-    """The font size carrying the most characters (to half a point), 0.0 when no line has a size."""
+    """The font size carrying the most characters (to half a point) in lines not set monospaced (code, when
+    there are others), 0.0 when no line has a size."""
+    prose = [line for line in lines if line.mono < 0.5] or lines
     counts: dict[float, int] = {}
-    for line in lines:
+    for line in prose:
         if line.size > 0:
             size = round(line.size * 2) / 2
             counts[size] = counts.get(size, 0) + len(line.text)
@@ -157,8 +161,9 @@ def body_size(lines: Sequence[TextLine]) -> float:
 
 def is_heading(line: TextLine, body: float, *, min_ratio: float = 1.15, min_bold: float = 0.9) -> bool:
     """Is ``line`` set like a heading: bold (``min_bold`` of its characters), or ``min_ratio`` times the
-    ``body`` size or larger? Never without sizes (``body`` 0)."""
-    return body > 0 and (line.bold >= min_bold or line.size >= min_ratio * body)
+    ``body`` size or larger, and mostly not monospaced (bold code is code)? Never without sizes (``body``
+    0)."""
+    return body > 0 and (line.bold >= min_bold or line.size >= min_ratio * body) and line.mono < 0.5
 
 
 def heading_block(

@@ -44,6 +44,10 @@ GRAPHICS_GAP = 6.0
 # Font names of bold faces (besides pymupdf's bold flag): Computer Modern's cmbx/cmb/cmssbx, and the usual
 # weight words of other families.
 BOLD_FONT = re.compile(r"(bold|cmbx|cmb\b|cmssbx|black|heavy|semibold|demi|\.b\b|-b$|bx\d)", re.I)
+# Font names of monospaced faces (besides pymupdf's monospaced flag): code, typewriter text.
+MONO_FONT = re.compile(
+    r"(mono|courier|cmtt|sftt|lmtt|inconsolata|typewriter|txtt|beramono|dejavusansmono)", re.I
+)
 
 # What pymupdf raises on damaged input: FileDataError/EmptyFileError are RuntimeErrors, "bad xref" is a
 # ValueError, and errors from the MuPDF bindings derive from FzErrorBase.
@@ -67,8 +71,8 @@ class Word:
 
     The box is in PDF points with a top-left origin on the rendered (rotated, cropped) page, so
     multiplying it by ``dpi / 72`` gives pixels of the image from ``render_page_at``.
-    ``block``, ``line`` and ``index`` give the reading order. ``size`` (points) and ``bold`` are the font of
-    the text span the word lies in (0.0 and False where unknown).
+    ``block``, ``line`` and ``index`` give the reading order. ``size`` (points), ``bold`` and ``mono``
+    (monospaced) are the font of the text span the word lies in (0.0, False, False where unknown).
     """
 
     x0: float
@@ -81,6 +85,7 @@ class Word:
     index: int
     size: float = 0.0
     bold: bool = False
+    mono: bool = False
 
 
 @dataclass(frozen=True)
@@ -188,11 +193,11 @@ def render_document_page(doc: pymupdf.Document, index: int, *, dpi: int) -> tupl
             fonts = _word_fonts(raw, textpage.extractDICT()["blocks"])
         except Exception:  # the fonts only tell headings: a page is never lost for them
             logger.warning("page %d: the fonts of its words could not be read", index + 1, exc_info=True)
-            fonts = [(0.0, False)] * len(raw)
+            fonts = [(0.0, False, False)] * len(raw)
         words = []
-        for (x0, y0, x1, y1, text, block, line, word), (size, bold) in zip(raw, fonts, strict=True):
+        for (x0, y0, x1, y1, text, block, line, word), font in zip(raw, fonts, strict=True):
             box = pymupdf.Rect(x0, y0, x1, y1) * to_rendered
-            words.append(Word(box.x0, box.y0, box.x1, box.y1, text, block, line, word, size, bold))
+            words.append(Word(box.x0, box.y0, box.x1, box.y1, text, block, line, word, *font))
         try:
             graphics, tables = page_drawings(page, _line_boxes(raw))
         except Exception:  # they only refine the detections: a page is never lost for them
@@ -208,9 +213,9 @@ def render_document_page(doc: pymupdf.Document, index: int, *, dpi: int) -> tupl
 
 def _word_fonts(
     words: Sequence[tuple[float, float, float, float, str, int, int, int]], blocks: Sequence[dict[str, Any]]
-) -> list[tuple[float, bool]]:
-    """The font size and boldness of each word: those of the span of its line (the same text page's
-    ``extractDICT``, numbered alike) that holds the word's centre, or lies nearest to it."""
+) -> list[tuple[float, bool, bool]]:
+    """The font size, boldness and monospacing of each word: those of the span of its line (the same text
+    page's ``extractDICT``, numbered alike) that holds the word's centre, or lies nearest to it."""
     fonts = []
     for x0, _, x1, _, _, block, line, _ in words:
         try:
@@ -218,13 +223,14 @@ def _word_fonts(
         except (IndexError, KeyError):
             spans = []
         if not spans:
-            fonts.append((0.0, False))
+            fonts.append((0.0, False, False))
             continue
         cx = (x0 + x1) / 2
         span = min(spans, key=lambda s: max(s["bbox"][0] - cx, cx - s["bbox"][2], 0.0))
-        fonts.append(
-            (float(span["size"]), bool(span["flags"] & 16) or BOLD_FONT.search(span["font"]) is not None)
-        )
+        flags, font = span["flags"], span["font"]
+        bold = bool(flags & 16) or BOLD_FONT.search(font) is not None
+        mono = bool(flags & 8) or MONO_FONT.search(font) is not None
+        fonts.append((float(span["size"]), bold, mono))
     return fonts
 
 

@@ -62,14 +62,14 @@ def test_text_lines_group_words_by_block_and_line_in_stream_order() -> None:
     assert arrange.text_lines([]) == []
 
 
-def test_a_line_has_the_median_size_and_the_bold_share_of_its_characters() -> None:
+def test_a_line_has_the_median_size_and_the_bold_and_monospaced_shares_of_its_characters() -> None:
     words = [
         Word(10, 10, 40, 20, "Bold", 0, 0, 0, 12.0, True),
         Word(45, 10, 90, 20, "plain", 0, 0, 1, 10.0, False),
-        Word(95, 10, 130, 20, "words", 0, 0, 2, 10.0, False),
+        Word(95, 10, 130, 20, "code", 0, 0, 2, 10.0, False, True),
     ]
     [joined] = arrange.text_lines(words)
-    assert (joined.size, joined.bold) == (10.0, 4 / 14)
+    assert (joined.size, joined.bold, joined.mono) == (10.0, 4 / 13, 4 / 13)
     assert arrange.text_lines(words[:1])[0].bold == 1.0
 
 
@@ -495,6 +495,9 @@ def test_the_body_size_carries_the_most_characters() -> None:
     ]
     assert arrange.body_size(lines) == 12.0  # 50 characters at 12 pt, 40 at 10 (to half a point)
     assert arrange.body_size([line(0, 0, 100, 10, "no sizes")]) == 0.0
+    code = TextLine((0, 60, 100, 70), "c" * 200, 9.0, 0.0, 1.0)
+    assert arrange.body_size([*lines, code]) == 12.0  # code is no body text
+    assert arrange.body_size([code]) == 9.0  # unless there is nothing else
 
 
 def test_headings_are_one_or_two_short_bold_or_larger_lines_and_no_caption() -> None:
@@ -507,6 +510,7 @@ def test_headings_are_one_or_two_short_bold_or_larger_lines_and_no_caption() -> 
     assert arrange.is_heading(bold, body) and arrange.is_heading(large, body)
     assert not arrange.is_heading(plain, body) and not arrange.is_heading(line(0, 0, 9, 9, "x", 11.0), body)
     assert not arrange.is_heading(bold, 0.0)  # no sizes: nothing is a heading
+    assert not arrange.is_heading(TextLine((0, 0, 100, 10), "def f():", 10, 1.0, 1.0), body)  # bold code
     assert arrange.heading_block([bold], body) and arrange.heading_block([bold, large], body)
     assert not arrange.heading_block([bold, bold, bold], body)  # three lines
     assert not arrange.heading_block([bold, plain], body)

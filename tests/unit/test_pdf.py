@@ -193,23 +193,25 @@ def test_render_page_at_gives_the_page_image_and_its_words() -> None:
     assert first.x0 == pytest.approx(20) and first.y0 < 20 + pdfs.LINE_GAP < first.y1  # line 1 baseline
 
 
-def test_words_carry_the_size_and_boldness_of_their_font() -> None:
+def test_words_carry_the_size_boldness_and_monospacing_of_their_font() -> None:
     with pymupdf.open() as doc:
         page = doc.new_page(width=300, height=200)
         page.insert_text((20, 40), "Heading", fontsize=16, fontname="hebo")  # Helvetica-Bold
         page.insert_text((20, 80), "plain body text", fontsize=10, fontname="helv")
         page.insert_text((20, 120), "Roman", fontsize=10, fontname="tiro")
         page.insert_text((80, 120), "bold", fontsize=10, fontname="tibo")  # same line, another span
+        page.insert_text((20, 160), "code", fontsize=9, fontname="cour")  # Courier
         pdf = doc.tobytes()
     _, content = render_page_at(pdf, 0, dpi=72)
-    fonts = {w.text: (round(w.size), w.bold) for w in content.words}
+    fonts = {w.text: (round(w.size), w.bold, w.mono) for w in content.words}
     assert fonts == {
-        "Heading": (16, True),
-        "plain": (10, False),
-        "body": (10, False),
-        "text": (10, False),
-        "Roman": (10, False),
-        "bold": (10, True),
+        "Heading": (16, True, False),
+        "plain": (10, False, False),
+        "body": (10, False, False),
+        "text": (10, False, False),
+        "Roman": (10, False, False),
+        "bold": (10, True, False),
+        "code": (9, False, True),
     }
 
 
@@ -360,7 +362,9 @@ def test_a_page_whose_fonts_cannot_be_read_keeps_its_words_without_sizes(
 
     monkeypatch.setattr(pdf_module, "_word_fonts", broken)
     _, content = render_page_at(ruled_table_pdf(), 0, dpi=72)
-    assert len(content.words) == 17 and all((w.size, w.bold) == (0.0, False) for w in content.words)
+    assert len(content.words) == 17 and all(
+        (w.size, w.bold, w.mono) == (0, False, False) for w in content.words
+    )
     assert content.tables  # the rest of the page is read as usual
 
 

@@ -26,13 +26,10 @@ import pymupdf
 
 from serve_app.core.arrange import BULLETS, CAPTION, ENUMERATOR, PAGE_NUMBER
 from serve_app.core.layout import Box, box_area, box_overlap, box_union, cluster_boxes
-from serve_app.core.pdf import BOLD_FONT, path_kind, ruled_tables
+from serve_app.core.pdf import BOLD_FONT, MONO_FONT, path_kind, ruled_tables
 
 NUMBER_LABEL = re.compile(r"^([0-9]{1,2}|[A-Z])(\.[0-9]{1,2}){0,3}\.?$")
 LEADERS = re.compile(r"(\. ?){5,}|…{2,}")
-MONO_FONT = re.compile(
-    r"(mono|courier|cmtt|sftt|lmtt|inconsolata|typewriter|txtt|beramono|dejavusansmono)", re.I
-)
 
 
 MAX_GRAPHICS = 300  # vector paths (not rules) on a page beyond which it is refused
