@@ -559,6 +559,8 @@ def test_lines_no_region_holds_become_text_and_title_regions() -> None:
     ]
     assert out[1].box_px == (100, 280, 400, 304)  # at the pixel scale of the page's regions
     assert arrange.text_from_lines([], lines) == []  # no region: no pixel scale, nothing added
+    bounded = arrange.text_from_lines([found], lines, max_blocks=2)  # the two with the most characters
+    assert [r.box_pt for r in bounded[1:]] == [(50, 156, 400, 177), (50, 200, 400, 210)]
     assert arrange.text_from_lines([found], []) == [found]  # a scan
 
 
