@@ -10,12 +10,13 @@ each one changes (``order_tau`` scores an order against the PDF's content stream
 1. ``tables_from_rules``: each ruled table of the page (``core.pdf``'s ``PageContent.tables``: grids and
    booktabs rules) becomes one table region with exactly its box, score 1.0, in place of the regions
    lying at least half inside it (and of a table region holding it at least half): what the PDF draws
-   as a table is one. Needs one detection on the page for its pixel scale.
+   as a table is one. Needs a pixel scale: a detection on the page, or ``arrange_regions``'
+   ``points_per_pixel``.
 2. ``figures_from_graphics``: the page's graphics, clustered (6 pt apart or closer), that no figure or
    table holds at least half of become figure regions, score 1.0, in place of the regions lying at least
    half inside them: a drawing or an image the model missed. Clusters smaller than 24 x 16 pt, centred in
    the top or bottom 8% of the page (logos, ornaments) or holding more than three text lines (a text box)
-   are left alone. Needs one detection on the page for its pixel scale.
+   are left alone. Needs a pixel scale, like step 1.
 3. ``snap_to_graphics``: a figure becomes the union of the images and vector drawings (``core.pdf``'s
    ``PageContent.graphics``) lying at least half inside it and of the text lines it holds as detected:
    grown to whole graphics, shrunk to what is drawn and written there (no line of it is lost). A figure
@@ -216,23 +217,33 @@ def _with_box(region: Region, box_pt: Box, *, page_width: float, page_height: fl
 # ------------------------------------------------------------------------------------------- 1-4. fit
 
 
+def scale_region(points_per_pixel: float | None) -> Region | None:
+    """A stand-in region that only carries a pixel scale (None without one)."""
+    if not points_per_pixel or points_per_pixel <= 0:
+        return None
+    side = 1.0 / points_per_pixel
+    return Region(label="", score=0.0, box_px=(0.0, 0.0, side, side), box_pt=(0.0, 0.0, 1.0, 1.0))
+
+
 def _found(label: str, box: Box, like: Region, score: float = 1.0) -> Region:
     """A region the page's own content shows, its pixel box at the scale of ``like``'s."""
     return Region(label=label, score=score, box_px=_to_pixels(box, like), box_pt=box)
 
 
 def tables_from_rules(
-    regions: Sequence[Region], tables: Sequence[Box], *, min_inside: float = 0.5
+    regions: Sequence[Region], tables: Sequence[Box], *, min_inside: float = 0.5, like: Region | None = None
 ) -> list[Region]:
     """Ruled tables as table regions (see the module docstring); the other regions as they are.
 
     A region gives way to a ruled table when at least ``min_inside`` of it lies inside the table, or, for
     a table region, at least ``min_inside`` of the ruled table lies inside it. The new regions come last;
-    their pixel boxes use the scale of the first region (no region on the page: nothing changes).
+    their pixel boxes use the scale of ``like`` (default: the first region; no region and no ``like``:
+    nothing changes).
     """
     if not 0.0 < min_inside <= 1.0:
         raise InvalidInput(f"min_inside must be in (0, 1], got {min_inside}")
-    if not tables or not regions:
+    like = like or (regions[0] if regions else None)
+    if not tables or like is None:
         return list(regions)
     replaced: set[int] = set()
     found = []
@@ -243,7 +254,7 @@ def tables_from_rules(
             held = _inside_fraction(region.box_pt, table) >= min_inside
             if held or (region.label == "table" and _inside_fraction(table, region.box_pt) >= min_inside):
                 replaced.add(i)
-        found.append(_found("table", table, regions[0]))
+        found.append(_found("table", table, like))
     return [r for i, r in enumerate(regions) if i not in replaced] + found
 
 
@@ -258,6 +269,7 @@ def figures_from_graphics(
     margin: float = 0.08,
     max_lines: int = 3,
     min_inside: float = 0.5,
+    like: Region | None = None,
 ) -> list[Region]:
     """Drawings and images no figure or table holds, as figure regions (see the module docstring).
 
@@ -265,11 +277,13 @@ def figures_from_graphics(
     height) points, centred outside the top and bottom ``margin`` of the page, holding at most
     ``max_lines`` text lines (80% of a line inside) and not held (``min_inside`` of it) by a figure or a
     table region becomes a figure, and the regions lying at least ``min_inside`` inside it go. New regions
-    come last, at the pixel scale of the first region (no region on the page: nothing changes).
+    come last, at the pixel scale of ``like`` (default: the first region; no region and no ``like``:
+    nothing changes).
     """
     if not 0.0 < min_inside <= 1.0:
         raise InvalidInput(f"min_inside must be in (0, 1], got {min_inside}")
-    if not graphics or not regions:
+    like = like or (regions[0] if regions else None)
+    if not graphics or like is None:
         return list(regions)
     kept = list(regions)
     found: list[Region] = []
@@ -286,7 +300,7 @@ def figures_from_graphics(
         if any(_inside_fraction(cluster, r.box_pt) >= min_inside for r in holders):
             continue
         kept = [r for r in kept if _inside_fraction(r.box_pt, cluster) < min_inside]
-        found.append(_found("figure", cluster, regions[0]))
+        found.append(_found("figure", cluster, like))
     return kept + found
 
 
@@ -505,6 +519,7 @@ def text_from_lines(
     recent: int = 8,
     max_blocks: int = MAX_LEFTOVER_BLOCKS,
     min_overlap: float = 0.5,
+    like: Region | None = None,
 ) -> list[Region]:
     """Text lines no region holds (``assign_lines``), grouped into blocks, as new regions.
 
@@ -515,9 +530,10 @@ def text_from_lines(
     (``heading_block``) becomes a title, any other text (lists are told later, by their item markers), with
     score ``LEFTOVER_SCORE``. Of more than ``max_blocks`` blocks, those holding the most characters are kept
     (the later steps compare regions pairwise). New regions come last, top to bottom, at the pixel scale of
-    the first region (no region on the page: nothing changes).
+    ``like`` (default: the first region; no region and no ``like``: nothing changes).
     """
-    if not lines or not regions:
+    like = like or (regions[0] if regions else None)
+    if not lines or like is None:
         return list(regions)
     owners = assign_lines(regions, lines, min_overlap=min_overlap)
     body = body_size(lines)
@@ -545,7 +561,7 @@ def text_from_lines(
         _found(
             "title" if heading_block(block, body) else "text",
             box_union(*(ln.box for ln in block)),
-            regions[0],
+            like,
             LEFTOVER_SCORE,
         )
         for block in blocks
@@ -870,6 +886,7 @@ def arrange_regions(
     tables: Sequence[Box] = (),
     labels: Sequence[str] = LABELS,
     score_threshold: float | None = None,
+    points_per_pixel: float | None = None,
 ) -> list[Region]:
     """Every step with its defaults: ruled ``tables``, snap figures to ``graphics`` and regions to lines,
     drop empty regions, titles by their fonts, text no region holds, drop running heads, merge fragments,
@@ -880,18 +897,21 @@ def arrange_regions(
     labels; ruled tables need ``table``, drawings made figures ``figure``, titles by their fonts and text
     from left-over lines ``text`` and ``title``, lists ``text`` and ``list``. ``score_threshold``: the one a
     request asked for; above ``LEFTOVER_SCORE`` it leaves out the text made from left-over lines (None: the
-    server's default, which keeps it)."""
+    server's default, which keeps it). ``points_per_pixel``: the page image's scale, so that a page without
+    detections still gets its ruled tables, drawings and text as regions (None: it gets none; with
+    detections, new regions take their scale)."""
     lines = text_lines(words)
-    arranged = tables_from_rules(regions, tables) if "table" in labels else list(regions)
+    like = regions[0] if regions else scale_region(points_per_pixel)
+    arranged = tables_from_rules(regions, tables, like=like) if "table" in labels else list(regions)
     if "figure" in labels:
-        arranged = figures_from_graphics(arranged, graphics, lines, page_height=page_height)
+        arranged = figures_from_graphics(arranged, graphics, lines, page_height=page_height, like=like)
     arranged = snap_to_graphics(arranged, graphics, lines, page_width=page_width, page_height=page_height)
     arranged = snap_to_lines(arranged, lines, page_width=page_width, page_height=page_height)
     arranged = drop_empty(arranged, lines)
     if {"text", "title"} <= set(labels):
         arranged = titles_from_fonts(arranged, lines)
         if score_threshold is None or score_threshold <= LEFTOVER_SCORE:
-            arranged = text_from_lines(arranged, lines)
+            arranged = text_from_lines(arranged, lines, like=like)
     arranged = drop_margins(arranged, lines, page_height=page_height)
     arranged = merge_fragments(arranged, lines)
     ordered = reading_order(arranged)

@@ -816,6 +816,7 @@ class JobRunner:
                     tables=content.tables,
                     labels=version.labels,
                     score_threshold=options.score_threshold,
+                    points_per_pixel=page.points_per_pixel,
                 )
                 result = page_result(info, regions, content.words, arrange=False)
                 if on_page is not None:

@@ -42,22 +42,26 @@ from serve_app.training.metrics import contained_counts
 
 @dataclass(frozen=True)
 class Page:
-    """What the steps read of one page: its text lines, its graphics and its size in points."""
+    """What the steps read of one page: its text lines, its graphics, its size in points and its image's
+    scale (``arrange.scale_region``: regions found on a page without detections get pixel boxes too)."""
 
     lines: list[arrange.TextLine]
     graphics: list[Box]
     tables: list[Box]
     width: float
     height: float
+    scale: Region | None = None
 
 
 Step = Callable[[list[Region], Page], list[Region]]
 STEPS: tuple[tuple[str, Step], ...] = (
     ("raw detections", lambda r, p: r),
-    ("ruled tables", lambda r, p: arrange.tables_from_rules(r, p.tables)),
+    ("ruled tables", lambda r, p: arrange.tables_from_rules(r, p.tables, like=p.scale)),
     (
         "drawings made figures",
-        lambda r, p: arrange.figures_from_graphics(r, p.graphics, p.lines, page_height=p.height),
+        lambda r, p: arrange.figures_from_graphics(
+            r, p.graphics, p.lines, page_height=p.height, like=p.scale
+        ),
     ),
     (
         "figures snapped to graphics",
@@ -71,7 +75,7 @@ STEPS: tuple[tuple[str, Step], ...] = (
     ),
     ("empty regions dropped", lambda r, p: arrange.drop_empty(r, p.lines)),
     ("titles by their fonts", lambda r, p: arrange.titles_from_fonts(r, p.lines)),
-    ("text no region held", lambda r, p: arrange.text_from_lines(r, p.lines)),
+    ("text no region held", lambda r, p: arrange.text_from_lines(r, p.lines, like=p.scale)),
     ("running heads dropped", lambda r, p: arrange.drop_margins(r, p.lines, page_height=p.height)),
     ("fragments merged", lambda r, p: arrange.merge_fragments(r, p.lines)),
     ("lists told by their items", lambda r, p: arrange.lists_from_items(arrange.reading_order(r), p.lines)),
@@ -145,7 +149,8 @@ def measure(model: Path, data: Path, corpus: Path, *, threads: int, score_thresh
             points_per_pixel=1.0,
             score_threshold=score_threshold,
         )
-        page = Page(arrange.text_lines(words), content.graphics, content.tables, width, height)
+        scale = arrange.scale_region(1.0)  # pages rendered at 72 dpi: a pixel is a point
+        page = Page(arrange.text_lines(words), content.graphics, content.tables, width, height, scale)
         after: dict[str, list[Region]] = {}
         for name, step in STEPS:
             regions = after[name] = step(regions, page)

@@ -581,6 +581,16 @@ def test_arranging_keeps_missed_text_for_a_model_with_text_and_title_unless_the_
     assert [r.box_pt for r in strict] == [(50, 100, 400, 110)]  # a request above 0.5 leaves them out
     own = [region("chart", (50, 100, 400, 110))]
     assert arrange.arrange_regions(own, words, page_width=W, page_height=H, labels=("chart",)) == own
+    # A page without detections gets its text, and its ruled tables, when the image's scale is given.
+    assert arrange.arrange_regions([], words, page_width=W, page_height=H, tables=[(50, 500, 400, 600)]) == []
+    alone = arrange.arrange_regions(
+        [], words, page_width=W, page_height=H, tables=[(50, 500, 400, 600)], points_per_pixel=0.5
+    )
+    assert [(r.label, r.box_pt, r.box_px) for r in alone] == [
+        ("text", (50, 100, 400, 110), (100, 200, 800, 220)),
+        ("text", (50, 300, 400, 310), (100, 600, 800, 620)),
+        ("table", (50, 500, 400, 600), (100, 1000, 800, 1200)),
+    ]
 
 
 # evaluation
