@@ -6,10 +6,11 @@ Both models see the same pages (synthetic documents rendered by pymupdf at 72 dp
 the same number of torch threads; each resizes the page to its own test size (shipped: short side from its
 config.yaml; R50-FPN: 800 px, detectron2's standard). R50-FPN has random weights (speed does not depend on
 them; none can be downloaded here). Median over the pages after a warm-up. Also times what the service
-does to the shipped model's regions on each page after detection (``core.arrange.arrange_regions``: snap
-figures to graphics and regions to lines, drop empty regions and running heads, merge fragments, reading
-order; and ruled tables before it), and reading the page's graphics and ruled tables for it
-(``core.pdf.page_drawings``, part of rendering). Writes docs/benchmarks.md.
+does to the shipped model's regions on each page after detection (``core.arrange.arrange_regions``: ruled
+tables, drawings made figures, figures snapped to graphics and regions to lines, empty regions dropped,
+titles told by their fonts, left-over lines made text, running heads dropped, fragments merged, reading
+order, lists), and reading for it the page's graphics and ruled tables (``core.pdf.page_drawings``) and
+its words' fonts (``core.pdf.word_fonts``), both part of rendering. Writes docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pymupdf
 import torch
 
 from benchmarks._harness import BENCHMARKS_MD, ROOT, machine, write_section
 from serve_app.core import arrange
 from serve_app.core.layout import to_regions
-from serve_app.core.pdf import PageContent, open_document, page_drawings, render_document_page
+from serve_app.core.pdf import PageContent, open_document, page_drawings, render_document_page, word_fonts
 from serve_app.models.layout import LayoutPredictor
 from serve_app.training.synth import generate_document
 
@@ -35,10 +37,12 @@ Page = tuple[np.ndarray, PageContent, float, float]  # image, words and graphics
 Prediction = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes, scores, classes
 
 
-def pages(count: int, dpi: int) -> tuple[list[Page], list[float]]:
-    """``count`` rendered pages, and the seconds reading each one's graphics and tables took."""
+def pages(count: int, dpi: int) -> tuple[list[Page], list[float], list[float]]:
+    """``count`` rendered pages, and the seconds reading each one's graphics and tables, and its words'
+    fonts, took."""
     rendered: list[Page] = []
     graphics: list[float] = []
+    fonts: list[float] = []
     seed = 31_337
     while len(rendered) < count:
         document = generate_document(seed=seed, num_pages=min(4, count - len(rendered)), dpi=dpi)
@@ -49,9 +53,14 @@ def pages(count: int, dpi: int) -> tuple[list[Page], list[float]]:
                 start = time.perf_counter()
                 page_drawings(page)
                 graphics.append(time.perf_counter() - start)
+                textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_WORDS)
+                words = textpage.extractWORDS()
+                start = time.perf_counter()
+                word_fonts(words, textpage.extractDICT()["blocks"])
+                fonts.append(time.perf_counter() - start)
                 rendered.append((image, content, page.rect.width, page.rect.height))
         seed += 1
-    return rendered, graphics
+    return rendered, graphics, fonts
 
 
 def arrange_seconds(rendered: list[Page], predictions: list[Prediction], dpi: int) -> list[float]:
@@ -108,7 +117,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=BENCHMARKS_MD)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    rendered, graphics = pages(args.pages, dpi=72)
+    rendered, graphics, fonts = pages(args.pages, dpi=72)
     images = [image for image, *_ in rendered]
     shipped = LayoutPredictor(args.model, num_threads=args.threads)
     shipped_size = int(shipped.cfg.INPUT.MIN_SIZE_TEST)
@@ -147,7 +156,11 @@ def main() -> None:
             f"{statistics.median(t) / medians[shipped_name]:.1%} |"
             for step, t in (
                 ("reading the page's graphics and ruled tables (in the render task)", graphics),
-                ("tables, snap, drop, merge, reading order, lists", arranging),
+                ("reading the words' fonts (in the render task)", fonts),
+                (
+                    "tables, figures, snap, drop, titles, left-over lines, merge, reading order, lists",
+                    arranging,
+                ),
             )
         ],
         "",

@@ -190,7 +190,7 @@ def render_document_page(doc: pymupdf.Document, index: int, *, dpi: int) -> tupl
         textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_WORDS)
         raw = textpage.extractWORDS()
         try:
-            fonts = _word_fonts(raw, textpage.extractDICT()["blocks"])
+            fonts = word_fonts(raw, textpage.extractDICT()["blocks"])
         except Exception:  # the fonts only tell headings: a page is never lost for them
             logger.warning("page %d: the fonts of its words could not be read", index + 1, exc_info=True)
             fonts = [(0.0, False, False)] * len(raw)
@@ -211,7 +211,7 @@ def render_document_page(doc: pymupdf.Document, index: int, *, dpi: int) -> tupl
     return image, PageContent(words=words, graphics=graphics, tables=tables)
 
 
-def _word_fonts(
+def word_fonts(
     words: Sequence[tuple[float, float, float, float, str, int, int, int]], blocks: Sequence[dict[str, Any]]
 ) -> list[tuple[float, bool, bool]]:
     """The font size, boldness and monospacing of each word: those of the span of its line (the same text

@@ -360,7 +360,7 @@ def test_a_page_whose_fonts_cannot_be_read_keeps_its_words_without_sizes(
     def broken(*_: object) -> None:
         raise KeyError("spans")
 
-    monkeypatch.setattr(pdf_module, "_word_fonts", broken)
+    monkeypatch.setattr(pdf_module, "word_fonts", broken)
     _, content = render_page_at(ruled_table_pdf(), 0, dpi=72)
     assert len(content.words) == 17 and all(
         (w.size, w.bold, w.mono) == (0, False, False) for w in content.words
