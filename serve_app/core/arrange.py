@@ -39,9 +39,10 @@ each one changes (``order_tau`` scores an order against the PDF's content stream
 10. ``reading_order``: XY-cut, columns (at least a quarter of the width) before bands, captions right
    after their figure or table.
 11. ``lists_from_items``: a text region whose first line starts a list item (a bullet or an enumerator,
-   ``is_item_start``) is a list, a list region without any item start is text, and list items next to one
-   another in reading order, with the text indented under an item, become one list (PubLayNet's
-   convention: a whole list is one region).
+   ``is_item_start``) is a list, a list region without any item start is text, a text region holding two
+   item starts or more under lines that start none is split into the paragraph and the list it
+   introduces, and list items next to one another in reading order, with the text indented under an
+   item, become one list (PubLayNet's convention: a whole list is one region).
 
 Labels follow PubLayNet (``serve_app.core.layout.LABELS``). Regions with other labels (a user's model) keep
 their boxes, hold no lines and are only put in order; steps 1, 2, 6, 7 and 11 run only for a model whose
@@ -210,7 +211,11 @@ def _to_pixels(box_pt: Box, like: Region) -> Box:
 def _with_box(region: Region, box_pt: Box, *, page_width: float, page_height: float) -> Region:
     """``region`` with ``box_pt`` clipped to the page, its pixel box rescaled to match."""
     x0, y0, x1, y1 = box_pt
-    box_pt = (max(0.0, x0), max(0.0, y0), min(page_width, x1), min(page_height, y1))
+    return _refit(region, (max(0.0, x0), max(0.0, y0), min(page_width, x1), min(page_height, y1)))
+
+
+def _refit(region: Region, box_pt: Box) -> Region:
+    """``region`` with ``box_pt``, its pixel box rescaled to match."""
     return dataclasses.replace(region, box_pt=box_pt, box_px=_to_pixels(box_pt, region))
 
 
@@ -830,12 +835,15 @@ def lists_from_items(
     max_gap: float = 1.6,
     align: float = 3.0,
     hanging: float = 4.0,
+    min_items: int = 2,
     min_overlap: float = 0.5,
 ) -> list[Region]:
     """Lists told by their item markers, for ``regions`` in reading order (the order is kept).
 
     A text region whose first line (``assign_lines``) starts an item (``is_item_start``) becomes a list; a
-    list region holding no item start at all becomes text. Then a list region absorbs the list or text
+    list region holding no item start at all becomes text; a text region holding ``min_items`` item starts
+    or more below lines that start none is split (``_split_at_items``: a paragraph and the list it
+    introduces). Then a list region absorbs the list or text
     region right after it in reading order when that one starts at most ``max_gap`` median line heights
     below it, in its column: a list whose left edge is at most ``align`` points left of the first item's
     (a next or nested item), or text indented at least ``hanging`` points right of it (an item's second
@@ -851,6 +859,9 @@ def lists_from_items(
             region = dataclasses.replace(region, label="list")
         elif region.label == "list" and mine and not any(is_item_start(line) for line in mine):
             region = dataclasses.replace(region, label="text")
+        elif region.label == "text" and (parts := _split_at_items(region, mine, min_items=min_items)):
+            relabelled += parts
+            continue
         relabelled.append(region)
     line_height = statistics.median(line.box[3] - line.box[1] for line in lines)
     out: list[Region] = []
@@ -871,6 +882,23 @@ def lists_from_items(
             left = region.box_pt[0]
         out.append(region)
     return out
+
+
+def _split_at_items(region: Region, lines: Sequence[TextLine], *, min_items: int) -> list[Region]:
+    """A text region's lines split before the first item start, when the region holds ``min_items`` item
+    starts or more and its top line starts none: the lines above as text, the rest as a list (boxes the
+    union of their lines, no mask outlines). Nothing (an empty list) when it is not so."""
+    ordered = sorted(lines, key=lambda line: line.box[1])
+    starts = [k for k, line in enumerate(ordered) if is_item_start(line)]
+    if len(starts) < min_items or starts[0] == 0:
+        return []
+    k = starts[0]
+    if ordered[k].box[1] < ordered[k - 1].box[3] - 1.0:  # beside the line above, not under it
+        return []
+    bare = dataclasses.replace(region, mask_px=None, mask_pt=None)
+    above = _refit(bare, box_union(*(line.box for line in ordered[:k])))
+    below = _refit(dataclasses.replace(bare, label="list"), box_union(*(line.box for line in ordered[k:])))
+    return [above, below]
 
 
 # --------------------------------------------------------------------------------------------- all

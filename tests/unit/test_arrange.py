@@ -482,6 +482,22 @@ def test_items_become_one_list_and_lists_without_items_become_text() -> None:
     assert len(arrange.lists_from_items(between, lines)) == 3
     # No lines (a scan): nothing changes.
     assert arrange.lists_from_items(regions, []) == regions
+    # A paragraph and the list it introduces, detected as one text region, are split before the first item.
+    intro = [
+        line(50, 400, 400, 410, "This package offers three options:"),
+        line(60, 412, 400, 422, "\u2022 draft, for a quick look;"),
+        line(60, 424, 400, 434, "\u2022 final, for print."),
+    ]
+    both = region("text", (50, 400, 400, 434), mask=(SQUARE,))
+    split = arrange.lists_from_items([both], intro)
+    assert [(r.label, r.box_pt, r.mask_pt) for r in split] == [
+        ("text", (50, 400, 400, 410), None),
+        ("list", (60, 412, 400, 434), None),
+    ]
+    assert split[1].box_px == (120, 824, 800, 868) and split[1].score == both.score
+    one_item = [*intro[:2], line(50, 424, 400, 434, "and a closing line.")]
+    assert arrange.lists_from_items([both], one_item) == [both]  # one item start is not enough
+    assert len(arrange.lists_from_items([both], one_item, min_items=1)) == 2
 
 
 # headings and left-over lines
