@@ -843,11 +843,11 @@ def lists_from_items(
     A text region whose first line (``assign_lines``) starts an item (``is_item_start``) becomes a list; a
     list region holding no item start at all becomes text; a text region holding ``min_items`` item starts
     or more below lines that start none is split (``_split_at_items``: a paragraph and the list it
-    introduces). Then a list region absorbs the list or text
-    region right after it in reading order when that one starts at most ``max_gap`` median line heights
-    below it, in its column: a list whose left edge is at most ``align`` points left of the first item's
-    (a next or nested item), or text indented at least ``hanging`` points right of it (an item's second
-    paragraph). Nothing else may overlap the union. A page without lines (a scan) keeps every region.
+    introduces). Then a list region absorbs the list or text region right after it in reading order when
+    that one starts at most ``max_gap`` median line heights below it, in its column: a list whose left
+    edge is at most ``align`` points left of the first item's (a next or nested item), or text indented at
+    least ``hanging`` points right of it (an item's second paragraph). Nothing else may overlap the union.
+    A page without lines (a scan) keeps every region.
     """
     if not lines:
         return list(regions)
@@ -890,7 +890,7 @@ def _split_at_items(region: Region, lines: Sequence[TextLine], *, min_items: int
     union of their lines, no mask outlines). Nothing (an empty list) when it is not so."""
     ordered = sorted(lines, key=lambda line: line.box[1])
     starts = [k for k, line in enumerate(ordered) if is_item_start(line)]
-    if len(starts) < min_items or starts[0] == 0:
+    if not starts or len(starts) < min_items or starts[0] == 0:
         return []
     k = starts[0]
     if ordered[k].box[1] < ordered[k - 1].box[3] - 1.0:  # beside the line above, not under it

@@ -498,6 +498,7 @@ def test_items_become_one_list_and_lists_without_items_become_text() -> None:
     one_item = [*intro[:2], line(50, 424, 400, 434, "and a closing line.")]
     assert arrange.lists_from_items([both], one_item) == [both]  # one item start is not enough
     assert len(arrange.lists_from_items([both], one_item, min_items=1)) == 2
+    assert arrange.lists_from_items([both], intro[:1], min_items=0) == [both]  # no item start at all
 
 
 # headings and left-over lines
