@@ -70,6 +70,7 @@ import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -164,16 +165,28 @@ def body_size(lines: Sequence[TextLine]) -> float:
     return max(counts, key=lambda s: counts[s]) if counts else 0.0
 
 
-def is_heading(line: TextLine, body: float, *, min_ratio: float = 1.15, min_bold: float = 0.9) -> bool:
+class Styled(Protocol):
+    """A line with its font facts: ``TextLine`` here, the real-page labeller's lines too (one heading
+    rule for both)."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def size(self) -> float: ...
+    @property
+    def bold(self) -> float: ...
+    @property
+    def mono(self) -> float: ...
+
+
+def is_heading(line: Styled, body: float, *, min_ratio: float = 1.15, min_bold: float = 0.9) -> bool:
     """Is ``line`` set like a heading: bold (``min_bold`` of its characters), or ``min_ratio`` times the
     ``body`` size or larger, and mostly not monospaced (bold code is code)? Never without sizes (``body``
     0)."""
     return body > 0 and (line.bold >= min_bold or line.size >= min_ratio * body) and line.mono < 0.5
 
 
-def heading_block(
-    lines: Sequence[TextLine], body: float, *, max_lines: int = 2, max_chars: int = 120
-) -> bool:
+def heading_block(lines: Sequence[Styled], body: float, *, max_lines: int = 2, max_chars: int = 120) -> bool:
     """Are ``lines`` (one region's, top first) a heading: one or ``max_lines`` heading lines
     (``is_heading``), ``max_chars`` characters or fewer, and no caption (``CAPTION``)?"""
     return (

@@ -215,7 +215,8 @@ def word_fonts(
     words: Sequence[tuple[float, float, float, float, str, int, int, int]], blocks: Sequence[dict[str, Any]]
 ) -> list[tuple[float, bool, bool]]:
     """The font size, boldness and monospacing of each word: those of the span of its line (the same text
-    page's ``extractDICT``, numbered alike) that holds the word's centre, or lies nearest to it."""
+    page's ``extractDICT``, numbered alike) that holds the word's centre, or lies nearest to it
+    (``span_font``)."""
     fonts = []
     for x0, _, x1, _, _, block, line, _ in words:
         try:
@@ -226,16 +227,21 @@ def word_fonts(
             fonts.append((0.0, False, False))
             continue
         cx = (x0 + x1) / 2
-        span = min(spans, key=lambda s: max(s["bbox"][0] - cx, cx - s["bbox"][2], 0.0))
-        flags, font = span["flags"], span["font"]
-        bold = bool(flags & 16) or BOLD_FONT.search(font) is not None
-        mono = bool(flags & 8) or MONO_FONT.search(font) is not None
-        fonts.append((float(span["size"]), bold, mono))
+        fonts.append(span_font(min(spans, key=lambda s: max(s["bbox"][0] - cx, cx - s["bbox"][2], 0.0))))
     return fonts
 
 
+def span_font(span: dict[str, Any]) -> tuple[float, bool, bool]:
+    """The font size of a text span of pymupdf's ``extractDICT`` / ``get_text("dict")``, whether it is bold
+    (the bold flag, or ``BOLD_FONT``) and whether monospaced (the monospaced flag, or ``MONO_FONT``)."""
+    flags, font = span["flags"], span["font"]
+    bold = bool(flags & 16) or BOLD_FONT.search(font) is not None
+    mono = bool(flags & 8) or MONO_FONT.search(font) is not None
+    return float(span["size"]), bold, mono
+
+
 def _line_boxes(words: Sequence[tuple[float, float, float, float, str, int, int, int]]) -> list[Box]:
-    """The boxes of the text lines of pymupdf's ``get_text("words")``, in the unrotated page's space."""
+    """The boxes of the text lines of pymupdf's words (``extractWORDS``), in the unrotated page's space."""
     lines: dict[tuple[int, int], Box] = {}
     for x0, y0, x1, y1, _, block, line, _ in words:
         b = lines.get((block, line))

@@ -24,9 +24,9 @@ from typing import Any
 
 import pymupdf
 
-from serve_app.core.arrange import BULLETS, CAPTION, ENUMERATOR, PAGE_NUMBER
+from serve_app.core.arrange import BULLETS, ENUMERATOR, PAGE_NUMBER, heading_block, is_heading
 from serve_app.core.layout import Box, box_area, box_overlap, box_union, cluster_boxes
-from serve_app.core.pdf import BOLD_FONT, MONO_FONT, path_kind, ruled_tables
+from serve_app.core.pdf import path_kind, ruled_tables, span_font
 
 NUMBER_LABEL = re.compile(r"^([0-9]{1,2}|[A-Z])(\.[0-9]{1,2}){0,3}\.?$")
 LEADERS = re.compile(r"(\. ?){5,}|…{2,}")
@@ -138,8 +138,8 @@ def text_lines(page: pymupdf.Page) -> list[TextLine]:
         if not spans:
             continue
         chars = sum(len(s["text"].strip()) for s in spans)
-        bold = sum(len(s["text"].strip()) for s in spans if s["flags"] & 16 or BOLD_FONT.search(s["font"]))
-        mono = sum(len(s["text"].strip()) for s in spans if s["flags"] & 8 or MONO_FONT.search(s["font"]))
+        bold = sum(len(s["text"].strip()) for s in spans if span_font(s)[1])
+        mono = sum(len(s["text"].strip()) for s in spans if span_font(s)[2])
         sizes = [s["size"] for s in spans for _ in range(len(s["text"].strip()))]
         box = box_union(*(tuple(s["bbox"]) for s in spans))
         lines.append(
@@ -216,10 +216,6 @@ def is_item_start(line: TextLine) -> bool:
     return line.first_x1 < line.box[2] - 4 and line.first_size >= 0.8 * line.size
 
 
-def is_heading(line: TextLine, style: Style) -> bool:
-    return (line.bold >= 0.9 or line.size >= style.body_size * 1.15) and line.mono < 0.5
-
-
 def rows(lines: Sequence[TextLine], style: Style) -> list[TextLine]:
     """Join lines that sit side by side on one baseline (pymupdf splits formulas and tab stops into
     several lines) into one row; the row keeps the first line's label facts."""
@@ -267,7 +263,7 @@ def paragraphs(lines: Sequence[TextLine], style: Style) -> list[Paragraph]:
             box = best.box
             code = row.mono >= 0.8 and last.mono >= 0.8
             split = (
-                is_heading(row, style) != is_heading(last, style)
+                is_heading(row, style.body_size) != is_heading(last, style.body_size)
                 or is_item_start(row)
                 or (row.mono >= 0.8) != (last.mono >= 0.8)
                 or (not code and row.box[0] > box[0] + 5 and last.box[2] < box[2] - 0.1 * (box[2] - box[0]))
@@ -282,9 +278,7 @@ def paragraphs(lines: Sequence[TextLine], style: Style) -> list[Paragraph]:
 
 def classify(paragraph: Paragraph, style: Style) -> str:
     lines = paragraph.lines
-    chars = sum(len(ln.text) for ln in lines)
-    heading = all(is_heading(ln, style) for ln in lines) and len(lines) <= 2 and chars <= 120
-    if heading and not CAPTION.match(lines[0].text):
+    if heading_block(lines, style.body_size):  # the service's own heading rule (core.arrange)
         return "title"
     if is_item_start(lines[0]):
         return "list"
