@@ -341,13 +341,13 @@ def snap_to_graphics(
         raise InvalidInput(f"min_inside must be in (0, 1], got {min_inside}")
     if not graphics:
         return list(regions)
-    owners = assign_lines(regions, lines)
+    own = _held_lines(regions, lines)
     snapped = []
     for i, region in enumerate(regions):
         if region.label == "figure":
             held = [g for g in graphics if _inside_fraction(g, region.box_pt) >= min_inside]
             if held:
-                held += [line.box for line, owner in zip(lines, owners, strict=True) if owner == i]
+                held += [line.box for line in own.get(i, [])]
                 region = _with_box(region, box_union(*held), page_width=page_width, page_height=page_height)
         snapped.append(region)
     return snapped
@@ -385,6 +385,17 @@ def assign_lines(
     return [candidates[w] if b >= 0 else None for w, b in zip(winner, best[:, 0], strict=True)]
 
 
+def _held_lines(
+    regions: Sequence[Region], lines: Sequence[TextLine], *, min_overlap: float = 0.5
+) -> dict[int, list[TextLine]]:
+    """The lines each region holds (``assign_lines``), in the order of ``lines``, by region index."""
+    held: dict[int, list[TextLine]] = {}
+    for line, owner in zip(lines, assign_lines(regions, lines, min_overlap=min_overlap), strict=True):
+        if owner is not None:
+            held.setdefault(owner, []).append(line)
+    return held
+
+
 def snap_to_lines(
     regions: Sequence[Region],
     lines: Sequence[TextLine],
@@ -401,10 +412,10 @@ def snap_to_lines(
     """
     if not lines:
         return list(regions)
-    held: dict[int, Box] = {}
-    for line, owner in zip(lines, assign_lines(regions, lines, min_overlap=min_overlap), strict=True):
-        if owner is not None:
-            held[owner] = box_union(held[owner], line.box) if owner in held else line.box
+    held = {
+        i: box_union(*(line.box for line in own))
+        for i, own in _held_lines(regions, lines, min_overlap=min_overlap).items()
+    }
     snapped = []
     for i, region in enumerate(regions):
         box = region.box_pt
@@ -496,17 +507,6 @@ def _rows(lines: Sequence[TextLine]) -> int:
 
 
 # ------------------------------------------------------------------ 6-7. headings, left-over lines
-
-
-def _held_lines(
-    regions: Sequence[Region], lines: Sequence[TextLine], *, min_overlap: float = 0.5
-) -> dict[int, list[TextLine]]:
-    """The lines each region holds (``assign_lines``), in the order of ``lines``, by region index."""
-    held: dict[int, list[TextLine]] = {}
-    for line, owner in zip(lines, assign_lines(regions, lines, min_overlap=min_overlap), strict=True):
-        if owner is not None:
-            held.setdefault(owner, []).append(line)
-    return held
 
 
 def titles_from_fonts(
