@@ -35,7 +35,8 @@ each one changes (``order_tau`` scores an order against the PDF's content stream
    short lines (running heads, footers, page numbers: PubLayNet leaves them unlabelled), or in the top or
    bottom fifth holding a lone page number, are dropped.
 9. ``merge_fragments``: text (or list) regions stacked in one column, a quarter line or less apart, with
-   nothing between them and no paragraph ending between them (a short last line, an indent), become one.
+   nothing between them and no paragraph ending between them (a short last line, an indent; not told
+   between two rows of code, whose ends and indents are the code's), become one.
 10. ``reading_order``: XY-cut, columns (at least a quarter of the width) before bands, captions right
    after their figure or table.
 11. ``lists_from_items``: a text region whose first line starts a list item (a bullet or an enumerator,
@@ -652,13 +653,29 @@ def _paragraph_break(
 ) -> bool:
     """Whether a paragraph ends between two stacked text boxes: the upper one's last line stops at least
     ``short`` points before the right edge, or the lower one's first line starts more than ``indent``
-    points right of the left edge (the edges of the two together)."""
+    points right of the left edge (the edges of the two together). Never between code: when the upper
+    one's last row and the lower one's first row both hold a monospaced line (``_code_row``), ragged ends
+    and indents are the code's own."""
     left, right = min(upper[0], lower[0]), max(upper[2], lower[2])
-    above = [line.box for line in lines if _inside_fraction(line.box, upper) >= 0.5]
-    below = [line.box for line in lines if _inside_fraction(line.box, lower) >= 0.5]
-    ends_short = bool(above) and right - max(above, key=lambda box: box[3])[2] >= short
-    indented = bool(below) and min(below, key=lambda box: box[1])[0] - left > indent
-    return ends_short or indented
+    above = [line for line in lines if _inside_fraction(line.box, upper) >= 0.5]
+    below = [line for line in lines if _inside_fraction(line.box, lower) >= 0.5]
+    if not above or not below:
+        return False
+    last = max(above, key=lambda line: line.box[3])
+    first = min(below, key=lambda line: line.box[1])
+    if _code_row(last, above) and _code_row(first, below):
+        return False
+    return right - last.box[2] >= short or first.box[0] - left > indent
+
+
+def _code_row(line: TextLine, lines: Sequence[TextLine]) -> bool:
+    """Whether the row of ``line`` (the ``lines`` beside it, a code listing's line number too) holds a
+    line set mostly monospaced."""
+    height = line.box[3] - line.box[1]
+    return any(
+        other.mono >= 0.5 and min(other.box[3], line.box[3]) - max(other.box[1], line.box[1]) >= 0.5 * height
+        for other in lines
+    )
 
 
 def _merge(upper: Region, lower: Region) -> Region:

@@ -317,6 +317,21 @@ def test_a_short_last_line_or_an_indent_ends_a_paragraph() -> None:
     assert len(arrange.merge_fragments(lists, short)) == 1  # list items end short and are indented
 
 
+def test_code_rows_end_no_paragraph() -> None:
+    upper, lower = region("text", (50, 100, 250, 130)), region("text", (50, 130, 250, 160))
+
+    def code(x0: float, y0: float, x1: float) -> TextLine:
+        return TextLine((x0, y0, x1, y0 + 10), "\\def\\x{}", 10.0, 0.0, 1.0)
+
+    # A listing: a short line, then an indented one (a line number beside it), all monospaced.
+    listing = [code(50, 100, 250), code(50, 110, 250), code(50, 120, 120)]
+    listing += [line(50, 130, 58, 140, "12"), code(80, 130, 250), code(50, 140, 250), code(50, 150, 250)]
+    assert len(arrange.merge_fragments([upper, lower], listing)) == 1
+    # Prose above the same indented code row still ends its paragraph there.
+    prose = [*column_lines(50, 250, 100, 2), line(50, 120, 120, 130), *listing[3:]]
+    assert len(arrange.merge_fragments([upper, lower], prose)) == 2
+
+
 # 5. order
 
 
