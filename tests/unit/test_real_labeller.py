@@ -109,6 +109,27 @@ def test_sample_page_gets_publaynet_labels() -> None:
         assert region.box[3] < 700
 
 
+def test_a_list_with_notes_in_the_margin_is_one_list() -> None:
+    """Margin notes beside the items come between them top to bottom; they neither join the list nor
+    end it, and items whose second lines hang under the first stay one list."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    y = paragraph(page, 100, 4)
+    start = y + 6
+    for k, name in enumerate(("alpha", "beta", "gamma")):
+        top = start + k * (2 * LEADING + 8)
+        page.insert_text((20, top + 3), f"\\{name}", fontname="cour", fontsize=8)  # the margin note
+        page.insert_text((LEFT + 10, top), "•", fontname="tiro", fontsize=10)
+        write_lines(page, top, [BODY[:70], BODY[:40]], x=LEFT + 22)
+    labels = label_page(page, Style(body_size=10.0))
+    assert labels.refused is None
+    found = regions_by_label(labels)
+    (items,) = found["list"]
+    assert items.box[1] <= start - 6 and items.box[3] >= start + 2 * (2 * LEADING + 8) + LEADING
+    notes = [r for r in found["text"] if r.box[2] < LEFT]
+    assert len(notes) == 3
+
+
 def test_running_headers_and_page_numbers_are_left_out() -> None:
     doc = pymupdf.open()
     for number in range(1, 4):

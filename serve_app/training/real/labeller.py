@@ -286,29 +286,35 @@ def classify(paragraph: Paragraph, style: Style) -> str:
 
 
 def merge_lists(labelled: list[tuple[str, Paragraph]], style: Style) -> list[tuple[str, Box]]:
-    """Join consecutive list items, and the paragraphs indented under them, into one list region."""
+    """Join consecutive list items, and the paragraphs indented under them, into one list region.
+
+    An item, or a paragraph indented under the first item, joins a list that ends right above it in its
+    column: it starts below the list's top and at most 1.6 body sizes below its bottom. Paragraphs beside
+    the list (the other column of a two-column page, a margin note: no horizontal overlap) neither join it
+    nor end it, although they come between its items in ``labelled``'s order (top to bottom); any other
+    paragraph ends it."""
     out: list[tuple[str, Box]] = []
-    current: Box | None = None
-    left = 0.0
+    open_: dict[int, float] = {}  # the index in ``out`` of each list still open: its first item's left edge
     for label, paragraph in labelled:
         box = paragraph.box
-        close = current is not None and -2 <= box[1] - current[3] <= 1.6 * style.body_size
-        close = close and current is not None and box[0] < current[2] - 10  # the same column
-        if label == "list" and current is not None and close and box[0] >= left - 3:
-            current = box_union(current, box)
+        joined = False
+        for index, left in list(open_.items()):
+            current = out[index][1]
+            if min(box[2], current[2]) - max(box[0], current[0]) <= 0:
+                continue  # beside the list
+            below = current[1] < box[1] and box[1] - current[3] <= 1.6 * style.body_size
+            close = below and box[0] < current[2] - 10
+            fits = box[0] >= left - 3 if label == "list" else label == "text" and box[0] >= left + 4
+            if not joined and close and fits:  # an item, or a continuation paragraph of one
+                out[index] = ("list", box_union(current, box))
+                joined = True
+            else:
+                del open_[index]
+        if joined:
             continue
-        if label == "text" and current is not None and close and box[0] >= left + 4:
-            current = box_union(current, box)  # a continuation paragraph of an item
-            continue
-        if current is not None:
-            out.append(("list", current))
-            current = None
         if label == "list":
-            current, left = box, box[0]
-        else:
-            out.append((label, box))
-    if current is not None:
-        out.append(("list", current))
+            open_[len(out)] = box[0]
+        out.append((label, box))
     return out
 
 
