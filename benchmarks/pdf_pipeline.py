@@ -174,8 +174,8 @@ def run_throughput(pdf: bytes, warm_up: bytes, *, pages: int, repeats: int) -> s
             f"Run on {time.strftime('%Y-%m-%d')}. Generated documents (serve_app.training.synth, "
             f"seed {SEED}) rendered at {DPI} dpi; median of {repeats} runs over a {pages}-page PDF.",
             "The service's per-page work includes drawing the annotated page and writing page JSON, PNG and "
-            "job state to the store (a local directory here); the direct loop only renders, predicts and "
-            "reads the text. Each Detector replica runs one torch thread.",
+            "job state to the store (a local directory here); the direct loop renders, predicts, reads the "
+            "text and arranges the regions. Each Detector replica runs one torch thread.",
             "",
             "(a) Direct in-process loop and (b) `POST /v1/jobs` end to end (submit to `succeeded`):",
             "",
