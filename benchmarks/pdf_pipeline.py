@@ -76,7 +76,14 @@ def direct_pages_per_s(pdf: bytes, pages: int, *, threads: int) -> float:
         boxes, scores, classes = predictor.predict(image)
         regions = to_regions(boxes, scores, classes, image_size=image.shape[:2], points_per_pixel=72 / DPI)
         info = PageInfo(index + 1, image.shape[1] * 72 / DPI, image.shape[0] * 72 / DPI)
-        page_result(info, regions, content.words, graphics=content.graphics, tables=content.tables)
+        page_result(
+            info,
+            regions,
+            content.words,
+            graphics=content.graphics,
+            tables=content.tables,
+            points_per_pixel=72 / DPI,
+        )
     return pages / (time.perf_counter() - start)
 
 

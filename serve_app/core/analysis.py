@@ -166,6 +166,7 @@ def page_result(
     arrange: bool = True,
     graphics: Sequence[Box] = (),
     tables: Sequence[Box] = (),
+    points_per_pixel: float | None = None,
 ) -> PageResult:
     """Attach the text layer's words to the detected regions of one page, listed in reading order.
 
@@ -174,6 +175,8 @@ def page_result(
     regions to whole lines, empty regions dropped, titles told by their fonts, text no region holds made
     regions, running heads dropped, paragraph fragments merged, reading order, lists from item markers;
     with PubLayNet's labels);
+    ``points_per_pixel``: the page image's scale, so that a page without detections still gets its ruled
+    tables, drawings and text as regions (``arrange_regions``; None: it gets none).
     ``arrange=False`` takes ``regions`` as they are, for a caller that arranged them already.
     """
     if arrange:
@@ -184,6 +187,7 @@ def page_result(
             page_height=info.height_pt,
             graphics=graphics,
             tables=tables,
+            points_per_pixel=points_per_pixel,
         )
     return PageResult(
         number=info.number,

@@ -182,6 +182,15 @@ def test_page_result_without_regions_or_words() -> None:
     assert analysis.page_result(info, [region], []).regions[0].text == ""
 
 
+def test_page_without_detections_gets_its_text_at_the_image_scale() -> None:
+    info = PageInfo(number=1, width_pt=612, height_pt=792)
+    words = [Word(72, 300, 200, 312, "nothing", block=0, line=0, index=0), Word(72, 314, 180, 326, "detected",
+             block=0, line=1, index=0)]  # fmt: skip
+    assert analysis.page_result(info, [], words).regions == []  # no scale: no regions to make
+    (found,) = analysis.page_result(info, [], words, points_per_pixel=0.5).regions
+    assert (found.label, found.text, found.box) == ("text", "nothing\ndetected", (72.0, 300.0, 200.0, 326.0))
+
+
 def region(text: str, box: tuple[float, float, float, float] = (0, 0, 10, 10)) -> RegionResult:
     return RegionResult(order=0, label="text", score=0.9, box=box, text=text)
 
