@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from PIL import Image, ImageDraw
 
-from serve_app.training.real.contact_sheet import page_f1
+from serve_app.training.real.contact_sheet import COLOURS, page_f1, paletted
 
 
 def test_page_f1_counts_same_label_matches_at_iou_half() -> None:
@@ -23,3 +24,13 @@ def test_page_f1_takes_each_region_once() -> None:
     assert page_f1(truth, twice) == pytest.approx(2 * 1 / 3)
     assert page_f1([], []) == 1.0
     assert page_f1(truth, []) == 0.0 and page_f1([], truth) == 0.0
+
+
+def test_paletted_sheet_keeps_the_label_colours() -> None:
+    sheet = Image.new("RGB", (60, 20), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, colour in enumerate(COLOURS.values()):
+        draw.rectangle((k * 12, 0, k * 12 + 10, 10), fill=colour)
+    draw.rectangle((0, 12, 59, 19), fill=(120, 120, 120))  # page grey
+    colours = {rgb for _, rgb in paletted(sheet).convert("RGB").getcolors()}
+    assert set(COLOURS.values()) <= colours and (120, 120, 120) in colours

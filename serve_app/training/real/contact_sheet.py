@@ -116,6 +116,16 @@ def _sheet(tiles: list[Image.Image], *, columns: int, width: int) -> Image.Image
     return sheet
 
 
+def paletted(sheet: Image.Image) -> Image.Image:
+    """``sheet`` with 256 colours: the label colours exactly, black, white and greys (a quarter of the
+    bytes as PNG; an adaptive palette would shift the label colours)."""
+    colours = [*COLOURS.values(), (0, 0, 0), (255, 255, 255)]
+    colours += [(g, g, g) for g in range(4, 256, 4)][: 256 - len(colours)]
+    palette = Image.new("P", (1, 1))
+    palette.putpalette([c for rgb in colours for c in rgb])
+    return sheet.convert("RGB").quantize(palette=palette, dither=Image.Dither.NONE)
+
+
 def contact_sheet(
     data: Path, *, pages: int, columns: int, width: int, seed: int, model: Path | None = None
 ) -> Image.Image:
@@ -171,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             model=args.model,
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(args.out, optimize=True)
+    paletted(sheet).save(args.out, optimize=True)
     print(f"wrote {args.out} ({sheet.width} x {sheet.height})")
     return 0
 
