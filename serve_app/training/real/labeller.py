@@ -138,8 +138,9 @@ def text_lines(page: pymupdf.Page) -> list[TextLine]:
         if not spans:
             continue
         chars = sum(len(s["text"].strip()) for s in spans)
-        bold = sum(len(s["text"].strip()) for s in spans if span_font(s)[1])
-        mono = sum(len(s["text"].strip()) for s in spans if span_font(s)[2])
+        fonts = [span_font(s) for s in spans]  # (size, bold, mono), read once per span
+        bold = sum(len(s["text"].strip()) for s, (_, b, _) in zip(spans, fonts, strict=True) if b)
+        mono = sum(len(s["text"].strip()) for s, (_, _, m) in zip(spans, fonts, strict=True) if m)
         sizes = [s["size"] for s in spans for _ in range(len(s["text"].strip()))]
         box = box_union(*(tuple(s["bbox"]) for s in spans))
         lines.append(
