@@ -189,6 +189,51 @@ def test_pages_the_rules_cannot_label_are_refused(make, reason: str) -> None:  #
     assert label_page(page, Style(body_size=10.0)).refused == reason
 
 
+def test_contents_without_leaders_and_unreadable_sizes_are_refused() -> None:
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    y = 100.0
+    for n, entry in enumerate(
+        ["Introduction", "Placing an ornament", "Options", "Examples", "History", "Index"]
+    ):
+        page.insert_text(
+            (LEFT, y), f"{n + 1} {entry} of the package and what it does", fontname="tiro", fontsize=10
+        )
+        page.insert_text((LEFT + 260, y), str(3 + 2 * n), fontname="tiro", fontsize=10)  # the page number
+        y += 20
+    reason = "numbers set apart at row ends (contents without leaders, unruled table)"
+    assert label_page(page, Style(body_size=10.0)).refused == reason
+    # Fonts scaled down by a transform: pymupdf reads sizes near 0, so the body size is 0.
+    text = doc.new_page(width=612, height=792)
+    paragraph(text, paragraph(text, 100, 6), 4)
+    assert (
+        label_page(text, Style(body_size=0.0)).refused
+        == "no readable body size (fonts scaled by a transform)"
+    )
+    assert label_page(text, Style(body_size=10.0)).refused is None
+
+
+def test_a_numbered_listing_is_one_paragraph() -> None:
+    """A listing's line numbers (three digits, set apart from an indented line) join their lines' rows, and
+    a number alone (a blank line) is code too, so the listing is not cut at each line whose number stands
+    alone."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    y = paragraph(page, 100, 4)
+    code = ["\\def\\foo#1{%", "{\\bar{#1}}%", "\\relax}", "", "\\def\\baz{%", "{\\qux}}"]
+    for n, text in enumerate(code):
+        page.insert_text((LEFT, y + 10), str(120 + n), fontname="tiro", fontsize=5)
+        page.insert_text(
+            (LEFT + 16 + (20 if text.startswith("{") else 0), y + 10), text, fontname="cour", fontsize=10
+        )
+        y += LEADING
+    labels = label_page(page, Style(body_size=10.0))
+    assert labels.refused is None
+    texts = sorted((r for r in labels.regions if r.label == "text"), key=lambda r: r.box[1])
+    assert len(texts) == 2  # the paragraph, and the whole listing with its numbers
+    assert texts[1].box[0] <= LEFT + 1 and texts[1].box[3] >= y - LEADING
+
+
 def test_framed_text_is_refused() -> None:
     doc = pymupdf.open()
     page = doc.new_page(width=612, height=792)

@@ -10,7 +10,9 @@ their fonts and sizes, embedded images, vector drawings, ruled tables). PubLayNe
 
 Pages the rules cannot label with confidence are refused with a reason (``PageLabels.refused``) rather
 than labelled badly: landscape pages (slides), pages without a text layer, rotated text outside figures,
-framed or shaded boxes around text, text that a figure only half covers, too little content.
+framed or shaded boxes around text, text that a figure only half covers, too little content, tables of
+contents (with dot leaders, or without: bare numbers set apart at the ends of rows, which catches unruled
+tables of figures too), fonts scaled so small by a transform that no body size can be read.
 A refused page is left out of the data sets; the reasons are counted in the build report.
 """
 
@@ -30,6 +32,8 @@ from serve_app.core.pdf import path_kind, ruled_tables, span_font
 
 NUMBER_LABEL = re.compile(r"^([0-9]{1,2}|[A-Z])(\.[0-9]{1,2}){0,3}\.?$")
 LEADERS = re.compile(r"(\. ?){5,}|…{2,}")
+LINE_NUMBER = re.compile(r"^[0-9]{1,4}$")  # a code listing's line number, set left of its line
+MIN_BODY_SIZE = 4.0  # points; below it the sizes are unreadable (fonts scaled down by a transform)
 
 
 MAX_GRAPHICS = 300  # vector paths (not rules) on a page beyond which it is refused
@@ -219,7 +223,8 @@ def is_item_start(line: TextLine) -> bool:
 
 def rows(lines: Sequence[TextLine], style: Style) -> list[TextLine]:
     """Join lines that sit side by side on one baseline (pymupdf splits formulas and tab stops into
-    several lines) into one row; the row keeps the first line's label facts."""
+    several lines) into one row; the row keeps the first line's label facts. A listing's line number
+    joins its line's row; one alone (a blank line of the listing) is a row of code."""
     out: list[TextLine] = []
     for line in sorted(lines, key=lambda ln: (round(ln.box[1]), ln.box[0])):
         for row in reversed(out[-6:]):
@@ -229,18 +234,26 @@ def rows(lines: Sequence[TextLine], style: Style) -> list[TextLine]:
             # Less than LaTeX's narrowest column gap (10pt at 10pt type), except after a section
             # number, a bullet or an enumerator.
             label = NUMBER_LABEL.match(row.text) or row.text in BULLETS or ENUMERATOR.match(row.text)
-            limit = (2.5 if label else 0.8) * max(row.size, line.size)
-            if v >= 0.5 * h and -2 <= gap <= limit and row.horizontal == line.horizontal:
-                n_row, n_line = len(row.text), len(line.text)
-                total = max(n_row + n_line, 1)
+            # A listing's line number (met before or after its line) stands further off when the line
+            # is indented.
+            limit = (6.0 if LINE_NUMBER.match(row.text) else 2.5 if label else 0.8) * max(row.size, line.size)
+            before = LINE_NUMBER.match(line.text) and 0 <= row.box[0] - line.box[2] <= 6.0 * row.size
+            if v >= 0.5 * h and (-2 <= gap <= limit or before) and row.horizontal == line.horizontal:
+                # A line number weighs nothing in the row's style (its font is not the code's).
+                n_row, n_line = (0 if LINE_NUMBER.match(ln.text) else len(ln.text) for ln in (row, line))
+                n_row, n_line = (n_row, n_line) if n_row + n_line else (1, 1)
+                total = n_row + n_line
                 row.box = box_union(row.box, line.box)
-                row.text = f"{row.text} {line.text}"
+                row.text = f"{line.text} {row.text}" if before else f"{row.text} {line.text}"
                 row.bold = (row.bold * n_row + line.bold * n_line) / total
                 row.mono = (row.mono * n_row + line.mono * n_line) / total
                 row.size = max(row.size, line.size)
                 break
         else:
             out.append(TextLine(**{k: getattr(line, k) for k in line.__dataclass_fields__}))
+    for row in out:
+        if LINE_NUMBER.match(row.text):
+            row.mono = 1.0  # a line number alone: a listing's blank line, code like the lines around it
     return out
 
 
@@ -399,6 +412,28 @@ def margins(
     return out
 
 
+def numbers_at_row_ends(lines: Sequence[TextLine]) -> int:
+    """How many lines are a bare number (a page number in a table of contents set without leaders, a
+    column of figures) ending their row, set apart at least one text size right of another line on their
+    baseline (a listing's line number, left of its line, is not counted)."""
+    count = 0
+    for line in lines:
+        if not PAGE_NUMBER.match(line.text.strip()) or not any(c.isalnum() for c in line.text):
+            continue
+        height = line.box[3] - line.box[1]
+        row = [
+            other
+            for other in lines
+            if other is not line
+            and min(other.box[3], line.box[3]) - max(other.box[1], line.box[1]) >= 0.5 * height
+        ]
+        if any(line.box[0] - other.box[2] >= max(line.size, other.size) for other in row) and not any(
+            other.box[0] > line.box[2] for other in row
+        ):
+            count += 1
+    return count
+
+
 def label_page(page: pymupdf.Page, style: Style, *, min_regions: int = 2) -> PageLabels:
     """PubLayNet labels for one page, or the reason it is refused (see the module docstring)."""
     rect = page.rect
@@ -411,6 +446,10 @@ def label_page(page: pymupdf.Page, style: Style, *, min_regions: int = 2) -> Pag
         return PageLabels(refused="little text")
     if sum(1 for ln in lines if LEADERS.search(ln.text)) >= 3:
         return PageLabels(refused="table of contents or index")
+    if style.body_size < MIN_BODY_SIZE:
+        return PageLabels(refused="no readable body size (fonts scaled by a transform)")
+    if numbers_at_row_ends(lines) >= 5:
+        return PageLabels(refused="numbers set apart at row ends (contents without leaders, unruled table)")
 
     graphics, rules = drawings(page)
     if len(graphics) > MAX_GRAPHICS or len(rules) > MAX_RULES:
