@@ -27,7 +27,9 @@ each one changes (``order_tau`` scores an order against the PDF's content stream
 5. ``drop_empty``: text, title and list regions that hold no line are dropped.
 6. ``titles_from_fonts``: a text region holding one or two short lines set like a heading (bold, or 15%
    larger than the page's body size, and not monospaced, from the PDF's fonts: ``heading_block``), and no
-   caption, is a title.
+   caption, is a title; a text or list region holding such a heading among body rows (a list detected
+   over the section headings between lists) is cut into the heading, a title, and the body above and
+   below it.
 7. ``text_from_lines``: text lines no region holds (the model missed them), grouped into blocks by their
    spacing, column and style, become text regions (titles when set like a heading), score
    ``LEFTOVER_SCORE``: what the page says is never left out of the result.
@@ -495,14 +497,21 @@ def drop_margins(
 
 
 def _rows(lines: Sequence[TextLine]) -> int:
-    """How many rows ``lines`` make: lines side by side (sharing half the lower one's height) are one."""
-    rows = 0
+    """How many rows ``lines`` make (``_row_groups``)."""
+    return len(_row_groups(lines))
+
+
+def _row_groups(lines: Sequence[TextLine]) -> list[list[TextLine]]:
+    """``lines`` in rows, top to bottom: lines side by side (sharing half the lower one's height) are one."""
+    rows: list[list[TextLine]] = []
     bottom = -np.inf
-    for box in sorted((line.box for line in lines), key=lambda b: b[1]):
+    for line in sorted(lines, key=lambda ln: ln.box[1]):
+        box = line.box
         if box[1] >= bottom - 0.5 * (box[3] - box[1]):
-            rows += 1
+            rows.append([line])
             bottom = box[3]
         else:
+            rows[-1].append(line)
             bottom = max(bottom, box[3])
     return rows
 
@@ -513,7 +522,8 @@ def _rows(lines: Sequence[TextLine]) -> int:
 def titles_from_fonts(
     regions: Sequence[Region], lines: Sequence[TextLine], *, min_overlap: float = 0.5
 ) -> list[Region]:
-    """Text regions whose lines are a heading by their font (``heading_block``) relabelled title.
+    """Text regions whose lines are a heading by their font (``heading_block``) relabelled title, and text
+    or list regions holding a heading among body rows split at it (``_split_at_headings``).
 
     The body size is the page's (``body_size``). Lines without sizes (``TextLine.size`` 0) change nothing.
     """
@@ -521,11 +531,45 @@ def titles_from_fonts(
     if body <= 0:
         return list(regions)
     held = _held_lines(regions, lines, min_overlap=min_overlap)
+    out: list[Region] = []
+    for i, r in enumerate(regions):
+        mine = held.get(i, [])
+        if r.label == "text" and heading_block(mine, body):
+            out.append(dataclasses.replace(r, label="title"))
+        elif r.label in ("text", "list"):
+            out += _split_at_headings(r, mine, body)
+        else:
+            out.append(r)
+    return out
+
+
+def _split_at_headings(region: Region, lines: Sequence[TextLine], body: float) -> list[Region]:
+    """A text or list region that holds both rows set like a heading (every line of the row ``is_heading``)
+    and body rows, cut between them: the headings (each run of them, rows at most 0.6 of their height
+    apart, a ``heading_block``) as titles, the
+    runs of body rows keeping the region's label (boxes the union of their lines, no mask outlines). The
+    region alone when it holds no heading row, only heading rows, or a run of them too long for a heading.
+    Measured on the 400 real test pages (a list detected over the section headings between its lists):
+    AP 0.772 to 0.776, titles held 0.833 to 0.840."""
+    runs: list[tuple[bool, list[TextLine]]] = []
+    for row in _row_groups(lines):
+        heading = all(is_heading(line, body) for line in row)
+        top, height = min(ln.box[1] for ln in row), max(ln.box[3] - ln.box[1] for ln in row)
+        # Headings far apart (other regions hold the lines between them) are separate runs.
+        near = bool(runs) and top - max(ln.box[3] for ln in runs[-1][1]) <= 0.6 * height
+        if runs and runs[-1][0] == heading and (near or not heading):
+            runs[-1][1].extend(row)
+        else:
+            runs.append((heading, list(row)))
+    if len(runs) < 2 or not all(heading_block(run, body) for heading, run in runs if heading):
+        return [region]
+    bare = dataclasses.replace(region, mask_px=None, mask_pt=None)
     return [
-        dataclasses.replace(r, label="title")
-        if r.label == "text" and heading_block(held.get(i, []), body)
-        else r
-        for i, r in enumerate(regions)
+        _refit(
+            dataclasses.replace(bare, label="title" if heading else region.label),
+            box_union(*(ln.box for ln in run)),
+        )
+        for heading, run in runs
     ]
 
 

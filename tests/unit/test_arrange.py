@@ -571,6 +571,34 @@ def test_text_regions_set_like_a_heading_become_titles() -> None:
     assert arrange.titles_from_fonts(regions, no_sizes) == regions
 
 
+def test_a_list_detected_over_a_heading_is_cut_at_it() -> None:
+    lines = [
+        line(50, 100, 400, 110, "\u2022 added a scale factor", 10),
+        line(50, 112, 400, 122, "\u2022 simplified the code", 10),
+        line(50, 140, 250, 152, "2.3 Changes in Version 1.2", 12, 1.0),
+        line(50, 160, 400, 170, "\u2022 a new command", 10),
+        line(50, 172, 400, 182, "\u2022 fixed a bug", 10),
+        line(50, 220, 400, 230, "A body line.", 10),
+        line(50, 232, 400, 242, "Another body line, with a bold run-in word.", 10),
+    ]
+    regions = [
+        region("list", (50, 100, 400, 182), mask=(SQUARE,)),
+        region("text", (50, 220, 400, 242)),
+    ]
+    out = arrange.titles_from_fonts(regions, lines)
+    assert [(r.label, r.box_pt) for r in out] == [
+        ("list", (50, 100, 400, 122)),
+        ("title", (50, 140, 250, 152)),
+        ("list", (50, 160, 400, 182)),
+        ("text", (50, 220, 400, 242)),
+    ]
+    assert out[1].box_px == (100, 280, 500, 304) and out[1].mask_pt is None and out[1].score == 0.9
+    # Rows set like a heading, but too many for one (a bold paragraph): the region stays whole.
+    bold = [line(50, 250 + 12 * k, 400, 260 + 12 * k, "A bold body line.", 10, 1.0) for k in range(3)]
+    whole = region("text", (50, 220, 400, 284))
+    assert arrange.titles_from_fonts([whole], [*lines[5:], *bold]) == [whole]
+
+
 def test_lines_no_region_holds_become_text_and_title_regions() -> None:
     lines = [
         line(50, 100, 400, 110, "A paragraph the model found.", 10),
