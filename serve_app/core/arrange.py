@@ -32,7 +32,8 @@ each one changes (``order_tau`` scores an order against the PDF's content stream
    below it.
 7. ``text_from_lines``: text lines no region holds (the model missed them), grouped into blocks by their
    spacing, column and style, become text regions (titles when set like a heading), score
-   ``LEFTOVER_SCORE``: what the page says is never left out of the result.
+   ``LEFTOVER_SCORE``: what the page says is never left out of the result. A code listing's line
+   numbers left of a text region (those of its blank lines too) join that region instead.
 8. ``drop_margins``: text, title and list regions inside the top or bottom margin band holding one or two
    short lines (running heads, footers, page numbers: PubLayNet leaves them unlabelled), or in the top or
    bottom fifth holding a lone page number, are dropped.
@@ -108,6 +109,7 @@ Position = tuple[int, int, int]  # (block, line, index) of a word: its place in 
 BULLETS = frozenset(
     "\u2022\u25e6\u2023\u25aa\u25ab\u25a0\u25a1\u25cf\u25cb\u2013\u2014-\u2217*\u00b7\u25ba\u25b8\u25b9\u2713\u2717\u22c6\u2605\u27a2\u27a4\u2192"
 )
+LINE_NUMBER = re.compile(r"^[0-9]{1,4}$")  # a code listing's line number, set left of its line
 ENUMERATOR = re.compile(r"^(\(?([0-9]{1,3}|[a-zA-Z]|[ivxlcIVXLC]{1,5})[.):]|\[[0-9A-Za-z+]{1,8}\])$")
 # A page number: "12", "- 12 -", "xiv", "Page 3 of 10", "Seite 3".
 PAGE_NUMBER = re.compile(
@@ -584,7 +586,8 @@ def text_from_lines(
     min_overlap: float = 0.5,
     like: Region | None = None,
 ) -> list[Region]:
-    """Text lines no region holds (``assign_lines``), grouped into blocks, as new regions.
+    """Text lines no region holds (``assign_lines``), grouped into blocks, as new regions; a listing's line
+    numbers join the text region right of them (``_line_numbers_joined``).
 
     Lines are taken top to bottom. A line joins the latest of the ``recent`` blocks started last whose last
     line ends right above it (from 2 points of overlap down to ``gap`` line heights apart), sharing
@@ -600,10 +603,9 @@ def text_from_lines(
         return list(regions)
     owners = assign_lines(regions, lines, min_overlap=min_overlap)
     body = body_size(lines)
+    regions, left = _line_numbers_joined(regions, lines, owners)
     blocks: list[list[TextLine]] = []
-    for line in sorted(
-        (ln for ln, o in zip(lines, owners, strict=True) if o is None), key=lambda ln: ln.box[1::-1]
-    ):
+    for line in sorted(left, key=lambda ln: ln.box[1::-1]):
         for block in reversed(blocks[-recent:]):
             last = block[-1]
             a, b = last.box, line.box
@@ -630,6 +632,41 @@ def text_from_lines(
         for block in blocks
     ]
     return list(regions) + found
+
+
+def _line_numbers_joined(
+    regions: Sequence[Region], lines: Sequence[TextLine], owners: Sequence[int | None], *, reach: float = 4.0
+) -> tuple[list[Region], list[TextLine]]:
+    """Left-over lines (``owners`` None) that are a code listing's line numbers (``LINE_NUMBER``) joined to
+    the text region right of them: one that shares half the number's height and starts at most ``reach``
+    times its lines' font size (their height without sizes) to its right grows to hold it (the labels'
+    convention: a numbered listing is one region with its numbers, those of its blank lines too).
+    Returns the regions and the lines still left over."""
+    out = list(regions)
+    size: dict[int, float] = {}
+    for line, owner in zip(lines, owners, strict=True):
+        if owner is not None:
+            size[owner] = max(size.get(owner, 0.0), line.size or line.box[3] - line.box[1])
+    left: list[TextLine] = []
+    for line, owner in zip(lines, owners, strict=True):
+        if owner is not None:
+            continue
+        box = line.box
+        height = box[3] - box[1]
+        beside = [
+            k
+            for k, r in enumerate(regions)  # as found: a region grown to a number keeps its left edge here
+            if r.label == "text"
+            and LINE_NUMBER.match(line.text)
+            and min(box[3], r.box_pt[3]) - max(box[1], r.box_pt[1]) >= 0.5 * height
+            and 0 <= r.box_pt[0] - box[2] <= reach * size.get(k, 0.0)
+        ]
+        if not beside:
+            left.append(line)
+            continue
+        k = min(beside, key=lambda k: regions[k].box_pt[0] - box[2])
+        out[k] = _refit(out[k], box_union(out[k].box_pt, box))
+    return out, left
 
 
 # ------------------------------------------------------------------------------------------- 9. merge

@@ -571,6 +571,18 @@ def test_text_regions_set_like_a_heading_become_titles() -> None:
     assert arrange.titles_from_fonts(regions, no_sizes) == regions
 
 
+def test_a_listings_line_numbers_join_it() -> None:
+    """The numbers left of a detected listing (those of its blank lines too) grow it; a number far off, or
+    beside no region, is left-over text as before."""
+    code = [line(80, 100 + 12 * k, 300, 110 + 12 * k, f"\\def\\x{k}", 9) for k in (0, 1, 3)]
+    numbers = [line(60, 102 + 12 * k, 68, 108 + 12 * k, str(10 + k), 5) for k in range(4)]
+    stray = line(20, 300, 28, 306, "42", 5)
+    listing = region("text", (80, 100, 300, 146))
+    out = arrange.text_from_lines([listing], [*code, *numbers, stray])
+    assert [(r.label, r.box_pt) for r in out] == [("text", (60, 100, 300, 146)), ("text", (20, 300, 28, 306))]
+    assert out[0].box_px == (120, 200, 600, 292) and out[0].score == listing.score
+
+
 def test_a_list_detected_over_a_heading_is_cut_at_it() -> None:
     lines = [
         line(50, 100, 400, 110, "\u2022 added a scale factor", 10),
