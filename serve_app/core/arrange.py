@@ -110,7 +110,8 @@ BULLETS = frozenset(
     "\u2022\u25e6\u2023\u25aa\u25ab\u25a0\u25a1\u25cf\u25cb\u2013\u2014-\u2217*\u00b7\u25ba\u25b8\u25b9\u2713\u2717\u22c6\u2605\u27a2\u27a4\u2192"
 )
 LINE_NUMBER = re.compile(r"^[0-9]{1,4}$")  # a code listing's line number, set left of its line
-ENUMERATOR = re.compile(r"^(\(?([0-9]{1,3}|[a-zA-Z]|[ivxlcIVXLC]{1,5})[.):]|\[[0-9A-Za-z+]{1,8}\])$")
+# Not "1:" or "a:": an algorithm's line numbers, a listing's labels.
+ENUMERATOR = re.compile(r"^(\(?([0-9]{1,3}|[a-zA-Z]|[ivxlcIVXLC]{1,5})[.)]|\[[0-9A-Za-z+]{1,8}\])$")
 # A page number: "12", "- 12 -", "xiv", "Page 3 of 10", "Seite 3".
 PAGE_NUMBER = re.compile(
     r"^[-\u2013\u2014 ]*(page |seite )?([0-9]{1,4}|[ivxlc]{1,6}|[IVXLC]{1,6})"

@@ -458,7 +458,9 @@ def test_item_starts_are_bullets_or_enumerators_followed_by_text() -> None:
     starts = ["\u2022 first item", "- dash item", "1. one", "(a) letter", "iv) roman", "[12] Knuth, D."]
     for text in starts:
         assert arrange.is_item_start(line(0, 0, 100, 10, text)), text
-    for text in ["\u2022", "The 1. word", "12345. too long", "Figure 3: a caption", "(ab) two letters"]:
+    not_starts = ["\u2022", "The 1. word", "12345. too long", "Figure 3: a caption", "(ab) two letters"]
+    # An algorithm's line number, a listing's label: not list items.
+    for text in [*not_starts, "1: x \u2190 0", "a: [\\detokenize{a}]"]:
         assert not arrange.is_item_start(line(0, 0, 100, 10, text)), text
 
 
