@@ -26,13 +26,12 @@ from typing import Any
 
 import pymupdf
 
-from serve_app.core.arrange import BULLETS, ENUMERATOR, PAGE_NUMBER, heading_block, is_heading
+from serve_app.core.arrange import BULLETS, ENUMERATOR, LINE_NUMBER, PAGE_NUMBER, heading_block, is_heading
 from serve_app.core.layout import Box, box_area, box_overlap, box_union, cluster_boxes
 from serve_app.core.pdf import path_kind, ruled_tables, span_font
 
 NUMBER_LABEL = re.compile(r"^([0-9]{1,2}|[A-Z])(\.[0-9]{1,2}){0,3}\.?$")
 LEADERS = re.compile(r"(\. ?){5,}|…{2,}")
-LINE_NUMBER = re.compile(r"^[0-9]{1,4}$")  # a code listing's line number, set left of its line
 MIN_BODY_SIZE = 4.0  # points; below it the sizes are unreadable (fonts scaled down by a transform)
 
 
