@@ -60,7 +60,7 @@ Measured here with ``order_tau`` (Kendall's tau against the content stream) on t
 ``captions_after=False``: the stream has table captions above their table first), against 0.745 for regions
 sorted top to bottom; on 267 pages of two-column TeX documents, pymupdf's text blocks as regions: 0.910
 against 0.764. On the 400 labelled real pages of ``serve_app.training.real``'s test split (mostly
-one-column manuals, often with margin notes), their labelled regions: 0.957 against 0.966 for top to
+one-column manuals, often with margin notes), their labelled regions: 0.961 against 0.972 for top to
 bottom; parts narrower than a quarter of the width do not count as columns (with them, 0.878), and a text
 region over 40 pt high is no caption. Table captions, put after their table here, are above it in the
 stream. Snapping the synthetic truth changes no box (IoU > 0.9999), drops and merges nothing.
