@@ -32,6 +32,7 @@ from serve_app.core.pdf import path_kind, ruled_tables, span_font
 
 NUMBER_LABEL = re.compile(r"^([0-9]{1,2}|[A-Z])(\.[0-9]{1,2}){0,3}\.?$")
 LEADERS = re.compile(r"(\. ?){5,}|…{2,}")
+NUMBER_REACH = 6.0  # body sizes a listing's line number may stand from its (indented) line
 MIN_BODY_SIZE = 4.0  # points; below it the sizes are unreadable (fonts scaled down by a transform)
 
 
@@ -226,7 +227,9 @@ def rows(lines: Sequence[TextLine], style: Style) -> list[TextLine]:
     joins its line's row; one alone (a blank line of the listing) is a row of code."""
     out: list[TextLine] = []
     for line in sorted(lines, key=lambda ln: (round(ln.box[1]), ln.box[0])):
+        line_number = LINE_NUMBER.match(line.text) is not None
         for row in reversed(out[-6:]):
+            row_number = LINE_NUMBER.match(row.text) is not None
             v = min(row.box[3], line.box[3]) - max(row.box[1], line.box[1])
             h = min(row.box[3] - row.box[1], line.box[3] - line.box[1])
             gap = line.box[0] - row.box[2]
@@ -235,11 +238,12 @@ def rows(lines: Sequence[TextLine], style: Style) -> list[TextLine]:
             label = NUMBER_LABEL.match(row.text) or row.text in BULLETS or ENUMERATOR.match(row.text)
             # A listing's line number (met before or after its line) stands further off when the line
             # is indented.
-            limit = (6.0 if LINE_NUMBER.match(row.text) else 2.5 if label else 0.8) * max(row.size, line.size)
-            before = LINE_NUMBER.match(line.text) and 0 <= row.box[0] - line.box[2] <= 6.0 * row.size
+            limit = (NUMBER_REACH if row_number else 2.5 if label else 0.8) * max(row.size, line.size)
+            before = line_number and 0 <= row.box[0] - line.box[2] <= NUMBER_REACH * row.size
             if v >= 0.5 * h and (-2 <= gap <= limit or before) and row.horizontal == line.horizontal:
                 # A line number weighs nothing in the row's style (its font is not the code's).
-                n_row, n_line = (0 if LINE_NUMBER.match(ln.text) else len(ln.text) for ln in (row, line))
+                n_row = 0 if row_number else len(row.text)
+                n_line = 0 if line_number else len(line.text)
                 n_row, n_line = (n_row, n_line) if n_row + n_line else (1, 1)
                 total = n_row + n_line
                 row.box = box_union(row.box, line.box)
