@@ -109,6 +109,8 @@ Position = tuple[int, int, int]  # (block, line, index) of a word: its place in 
 BULLETS = frozenset(
     "\u2022\u25e6\u2023\u25aa\u25ab\u25a0\u25a1\u25cf\u25cb\u2013\u2014-\u2217*\u00b7\u25ba\u25b8\u25b9\u2713\u2717\u22c6\u2605\u27a2\u27a4\u2192"
 )
+# Bullets that a justified line may also start with: a sentence's dash that the paragraph wrapped there.
+DASHES = frozenset("-\u2013\u2014")
 LINE_NUMBER = re.compile(r"^[0-9]{1,4}$")  # a code listing's line number, set left of its line
 # Not "1:" or "a:": an algorithm's line numbers, a listing's labels.
 ENUMERATOR = re.compile(r"^(\(?([0-9]{1,3}|[a-zA-Z]|[ivxlcIVXLC]{1,5})[.)]|\[[0-9A-Za-z+]{1,8}\])$")
@@ -943,6 +945,41 @@ def is_item_start(line: TextLine) -> bool:
     return len(tokens) == 2 and (tokens[0] in BULLETS or ENUMERATOR.match(tokens[0]) is not None)
 
 
+def wrapped_dash(line: TextLine, lines: Sequence[TextLine], right: float) -> bool:
+    """Is ``line``'s leading dash a sentence's dash that a justified paragraph wrapped to the line's start,
+    not a list item's bullet? It is when the line right above it (the lines of ``lines`` side by side there)
+    is full: from ``line``'s left edge to ``right`` (the column's right edge), starting no item and
+    introducing none (a colon)."""
+    tokens = line.text.split(maxsplit=1)
+    if not tokens or tokens[0] not in DASHES:
+        return False
+    height = line.box[3] - line.box[1]
+    middle = (line.box[1] + line.box[3]) / 2
+    above = [
+        o
+        for o in lines
+        if o.box[3] <= middle
+        and line.box[1] - o.box[3] <= height
+        and o.box[2] > line.box[0]
+        and o.box[0] < right
+    ]
+    if not above:
+        return False
+    lowest = max(above, key=lambda o: o.box[3])
+    row = [o for o in above if min(o.box[3], lowest.box[3]) - max(o.box[1], lowest.box[1]) > 0.5 * height]
+    start, end = min(row, key=lambda o: o.box[0]), max(row, key=lambda o: o.box[2])
+    return (
+        abs(start.box[0] - line.box[0]) <= 2
+        and end.box[2] >= right - 2
+        and not is_item_start(start)
+        and not end.text.endswith(":")
+    )
+
+
+def _starts_item(line: TextLine, lines: Sequence[TextLine], right: float) -> bool:
+    return is_item_start(line) and not wrapped_dash(line, lines, right)
+
+
 def lists_from_items(
     regions: Sequence[Region],
     lines: Sequence[TextLine],
@@ -970,11 +1007,12 @@ def lists_from_items(
     relabelled = []
     for i, region in enumerate(regions):
         mine = held.get(i, [])
-        if region.label == "text" and mine and is_item_start(mine[0]):
+        right = region.box_pt[2]
+        if region.label == "text" and mine and _starts_item(mine[0], lines, right):
             region = dataclasses.replace(region, label="list")
-        elif region.label == "list" and mine and not any(is_item_start(line) for line in mine):
+        elif region.label == "list" and mine and not any(_starts_item(line, lines, right) for line in mine):
             region = dataclasses.replace(region, label="text")
-        elif region.label == "text" and (parts := _split_at_items(region, mine, min_items=min_items)):
+        elif region.label == "text" and (parts := _split_at_items(region, mine, lines, min_items=min_items)):
             relabelled += parts
             continue
         relabelled.append(region)
@@ -999,12 +1037,14 @@ def lists_from_items(
     return out
 
 
-def _split_at_items(region: Region, lines: Sequence[TextLine], *, min_items: int) -> list[Region]:
+def _split_at_items(
+    region: Region, lines: Sequence[TextLine], page_lines: Sequence[TextLine], *, min_items: int
+) -> list[Region]:
     """A text region's lines split before the first item start, when the region holds ``min_items`` item
     starts or more and its top line starts none: the lines above as text, the rest as a list (boxes the
     union of their lines, no mask outlines). Nothing (an empty list) when it is not so."""
     ordered = sorted(lines, key=lambda line: line.box[1])
-    starts = [k for k, line in enumerate(ordered) if is_item_start(line)]
+    starts = [k for k, line in enumerate(ordered) if _starts_item(line, page_lines, region.box_pt[2])]
     if not starts or len(starts) < min_items or starts[0] == 0:
         return []
     k = starts[0]

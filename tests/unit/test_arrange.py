@@ -518,6 +518,26 @@ def test_items_become_one_list_and_lists_without_items_become_text() -> None:
     assert arrange.lists_from_items([both], intro[:1], min_items=0) == [both]  # no item start at all
 
 
+def test_a_dash_wrapped_to_a_line_start_starts_no_item() -> None:
+    """A justified paragraph may wrap a sentence's dash to the start of a line: under a full line starting
+    at its left edge (a margin note beside it does not count), the dash starts no item; under a short line,
+    or a line introducing a list (a colon), it does."""
+    wrapped = [
+        line(10, 100, 40, 110, "\\mymacro"),  # a margin note beside the paragraph
+        line(50, 100, 300, 110, "as the words go on and on to the end of the"),
+        line(310, 100, 400, 110, "column"),  # a wide justified space split the line in two
+        line(50, 112, 400, 122, "\u2013 not at all! The sentence goes on after its dash."),
+        line(50, 124, 400, 134, "\u2013 and again, with another dash at the start."),
+    ]
+    fragment = region("text", (50, 112, 400, 134))  # the model cut the paragraph at the dash
+    assert arrange.lists_from_items([fragment], wrapped) == [fragment]
+    assert arrange.wrapped_dash(wrapped[3], wrapped, 400)
+    short = [wrapped[1], *wrapped[3:]]  # the line above stops at 300: the dashes start items
+    assert [r.label for r in arrange.lists_from_items([fragment], short)] == ["list"]
+    colon = [line(50, 100, 400, 110, "The options are these ones, and there are two of them:"), *wrapped[3:]]
+    assert [r.label for r in arrange.lists_from_items([fragment], colon)] == ["list"]
+
+
 # headings and left-over lines
 
 

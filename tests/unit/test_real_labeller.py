@@ -234,6 +234,46 @@ def test_a_numbered_listing_is_one_paragraph() -> None:
     assert texts[1].box[0] <= LEFT + 1 and texts[1].box[3] >= y - LEADING
 
 
+def test_a_listing_numbered_inside_its_lines_is_one_paragraph() -> None:
+    """docstrip's listings: pymupdf reads each small roman line number and its typewriter line as one line.
+    The number weighs nothing in the line's style, so a short line (``}%``) is code like the long ones and
+    the listing is not cut there."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    y = paragraph(page, 100, 4)
+    code = ["\\def\\foo#1{%", "}%", "{%", "\\relax\\fi}%", "\\def\\bar{\\foo{#1}}%", "}"]
+    for n, text in enumerate(code):
+        page.insert_text((LEFT, y + 10), str(1620 + n), fontname="tiro", fontsize=7)
+        page.insert_text((LEFT + 18, y + 10), text, fontname="cour", fontsize=9)
+        y += 11
+    labels = label_page(page, Style(body_size=10.0))
+    assert labels.refused is None
+    texts = sorted((r for r in labels.regions if r.label == "text"), key=lambda r: r.box[1])
+    assert len(texts) == 2  # the paragraph, and the whole listing with its numbers
+    assert texts[1].box[0] <= LEFT + 1 and texts[1].box[3] >= y - 2
+
+
+def test_a_dash_wrapped_to_a_line_start_is_not_a_list_item() -> None:
+    """A justified paragraph may wrap a sentence's dash to the start of a line; the line above is full, so the
+    dash starts no item. Dash items under a line that introduces them (a colon) still make a list."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+
+    def dashed(y: float, text: str) -> float:
+        page.insert_text((LEFT, y), "-", fontname="tiro", fontsize=10)
+        return write_lines(page, y, [text], x=LEFT + 8)
+
+    y = write_lines(page, 100, [BODY, BODY])
+    y = write_lines(page, dashed(y, "not at all! " + BODY[:60]), [BODY, BODY[:30]])
+    y = dashed(dashed(write_lines(page, y + 20, [BODY[:40] + ":"]) + 4, BODY[:50]), BODY[:40])
+    labels = label_page(page, Style(body_size=10.0))
+    assert labels.refused is None
+    by_label = regions_by_label(labels)
+    assert len(by_label["text"]) == 2  # the whole paragraph, and the line introducing the list
+    assert min(r.box[1] for r in by_label["text"]) < 100 and max(r.box[3] for r in by_label["text"]) < y - 30
+    assert len(by_label["list"]) == 1 and by_label["list"][0].box[1] > 150
+
+
 def test_framed_text_is_refused() -> None:
     doc = pymupdf.open()
     page = doc.new_page(width=612, height=792)

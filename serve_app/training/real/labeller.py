@@ -26,7 +26,15 @@ from typing import Any
 
 import pymupdf
 
-from serve_app.core.arrange import BULLETS, ENUMERATOR, LINE_NUMBER, PAGE_NUMBER, heading_block, is_heading
+from serve_app.core.arrange import (
+    BULLETS,
+    DASHES,
+    ENUMERATOR,
+    LINE_NUMBER,
+    PAGE_NUMBER,
+    heading_block,
+    is_heading,
+)
 from serve_app.core.layout import Box, box_area, box_overlap, box_union, cluster_boxes
 from serve_app.core.pdf import path_kind, ruled_tables, span_font
 
@@ -141,11 +149,16 @@ def text_lines(page: pymupdf.Page) -> list[TextLine]:
         spans = [s for s in raw["spans"] if s["text"].strip()]
         if not spans:
             continue
-        chars = sum(len(s["text"].strip()) for s in spans)
         fonts = [span_font(s) for s in spans]  # (size, bold, mono), read once per span
-        bold = sum(len(s["text"].strip()) for s, (_, b, _) in zip(spans, fonts, strict=True) if b)
-        mono = sum(len(s["text"].strip()) for s, (_, _, m) in zip(spans, fonts, strict=True) if m)
-        sizes = [s["size"] for s in spans for _ in range(len(s["text"].strip()))]
+        styled = spans
+        if len(spans) > 1 and LINE_NUMBER.match(spans[0]["text"].strip()) and fonts[0] != fonts[1]:
+            # A listing's line number set in its line, in another font (docstrip's small roman beside
+            # typewriter code): it weighs nothing in the line's style, as in rows().
+            styled, fonts = spans[1:], fonts[1:]
+        chars = sum(len(s["text"].strip()) for s in styled)
+        bold = sum(len(s["text"].strip()) for s, (_, b, _) in zip(styled, fonts, strict=True) if b)
+        mono = sum(len(s["text"].strip()) for s, (_, _, m) in zip(styled, fonts, strict=True) if m)
+        sizes = [s["size"] for s in styled for _ in range(len(s["text"].strip()))]
         box = box_union(*(tuple(s["bbox"]) for s in spans))
         lines.append(
             TextLine(
@@ -260,6 +273,32 @@ def rows(lines: Sequence[TextLine], style: Style) -> list[TextLine]:
     return out
 
 
+def wrapped_dash(row: TextLine, paragraph: Paragraph, rows_above: Sequence[TextLine]) -> bool:
+    """Is ``row``'s leading dash a dash of the sentence that a justified paragraph wrapped to the line's
+    start, not a list item's bullet? It is when the line above (``paragraph``'s last row and the rows
+    beside it, which a wide justified space may have set apart) is full: it runs from the row's left edge
+    to the paragraph's right edge, and neither starts an item nor introduces one (a colon)."""
+    if row.first not in DASHES:
+        return False
+    last = paragraph.lines[-1]
+    line = [
+        r
+        for r in rows_above
+        if min(r.box[3], last.box[3]) - max(r.box[1], last.box[1]) > 0
+        and r.box[2] > row.box[0]
+        and r.box[0] < paragraph.box[2]  # not a margin note beside the line
+    ]
+    if not line:
+        return False
+    start, end = min(line, key=lambda r: r.box[0]), max(line, key=lambda r: r.box[2])
+    return (
+        abs(start.box[0] - row.box[0]) <= 2
+        and end.box[2] >= paragraph.box[2] - 2
+        and not is_item_start(start)
+        and not end.text.endswith(":")
+    )
+
+
 def paragraphs(lines: Sequence[TextLine], style: Style) -> list[Paragraph]:
     """Group rows into paragraphs: a row continues the paragraph right above it (small gap, same
     column) unless a heading meets body text, a list item starts, or the row is an indented first line
@@ -273,7 +312,9 @@ def paragraphs(lines: Sequence[TextLine], style: Style) -> list[Paragraph]:
             gap = row.box[1] - last.box[3]
             x_overlap = min(row.box[2], para.box[2]) - max(row.box[0], para.box[0])
             narrow = min(row.box[2] - row.box[0], para.box[2] - para.box[0])
-            if -2 <= gap <= 0.6 * size and x_overlap >= 0.5 * narrow:
+            # A tall glyph (an accent, a root) lifts a row into the one above; it still lies mostly below.
+            below = gap >= -2 or (gap >= -0.4 * size and (row.box[1] + row.box[3]) / 2 > last.box[3])
+            if below and gap <= 0.6 * size and x_overlap >= 0.5 * narrow:
                 best = para
         if best is not None:
             last = best.lines[-1]
@@ -281,7 +322,10 @@ def paragraphs(lines: Sequence[TextLine], style: Style) -> list[Paragraph]:
             code = row.mono >= 0.8 and last.mono >= 0.8
             split = (
                 is_heading(row, style.body_size) != is_heading(last, style.body_size)
-                or is_item_start(row)
+                or (
+                    is_item_start(row)
+                    and not wrapped_dash(row, best, [r for p in open_[-8:] for r in p.lines])
+                )
                 or (row.mono >= 0.8) != (last.mono >= 0.8)
                 or (not code and row.box[0] > box[0] + 5 and last.box[2] < box[2] - 0.1 * (box[2] - box[0]))
                 or (code and row.box[0] < box[0] - 2)
