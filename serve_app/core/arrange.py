@@ -43,7 +43,8 @@ each one changes (``order_tau`` scores an order against the PDF's content stream
 10. ``reading_order``: XY-cut, columns (at least a quarter of the width) before bands, captions right
    after their figure or table.
 11. ``lists_from_items``: a text region whose first line starts a list item (a bullet or an enumerator,
-   ``is_item_start``) is a list, a list region without any item start is text, a text region holding two
+   ``is_item_start``; not a dash that a justified paragraph wrapped to the start of a line,
+   ``wrapped_dash``) is a list, a list region without any item start is text, a text region holding two
    item starts or more under lines that start none is split into the paragraph and the list it
    introduces, and list items next to one another in reading order, with the text indented under an
    item, become one list (PubLayNet's convention: a whole list is one region).
@@ -992,7 +993,8 @@ def lists_from_items(
 ) -> list[Region]:
     """Lists told by their item markers, for ``regions`` in reading order (the order is kept).
 
-    A text region whose first line (``assign_lines``) starts an item (``is_item_start``) becomes a list; a
+    A text region whose first line (``assign_lines``) starts an item (``is_item_start``, and not
+    ``wrapped_dash``) becomes a list; a
     list region holding no item start at all becomes text; a text region holding ``min_items`` item starts
     or more below lines that start none is split (``_split_at_items``: a paragraph and the list it
     introduces). Then a list region absorbs the list or text region right after it in reading order when
