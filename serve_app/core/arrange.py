@@ -995,11 +995,12 @@ def lists_from_items(
 
     A text region whose first line (``assign_lines``) starts an item (``is_item_start``, and not
     ``wrapped_dash``) becomes a list; a list region holding no item start at all becomes text; a text
-    region holding ``min_items`` item starts or more below lines that start none is split (``_split_at_items``: a paragraph and the list it
-    introduces). Then a list region absorbs the list or text region right after it in reading order when
-    that one starts at most ``max_gap`` median line heights below it, in its column: a list whose left
-    edge is at most ``align`` points left of the first item's (a next or nested item), or text indented at
-    least ``hanging`` points right of it (an item's second paragraph). Nothing else may overlap the union.
+    region holding ``min_items`` item starts or more below lines that start none is split
+    (``_split_at_items``: a paragraph and the list it introduces). Then a list region absorbs the list or
+    text region right after it in reading order when that one starts at most ``max_gap`` median line
+    heights below it, in its column: a list whose left edge is at most ``align`` points left of the first
+    item's (a next or nested item), or text indented at least ``hanging`` points right of it (an item's
+    second paragraph). Nothing else may overlap the union.
     A page without lines (a scan) keeps every region.
     """
     if not lines:
