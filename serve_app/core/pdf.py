@@ -73,6 +73,9 @@ class Word:
     multiplying it by ``dpi / 72`` gives pixels of the image from ``render_page_at``.
     ``block``, ``line`` and ``index`` give the reading order. ``size`` (points), ``bold`` and ``mono``
     (monospaced) are the font of the text span the word lies in (0.0, False, False where unknown).
+    ``run_on``: that span holds more text than the word, so the word is not set apart from what follows
+    it: "5. The use" typed in running text (a footnote, a date, "D. Arcis") is one span, while a list's
+    label is put in a box of its own and so a span of its own (False where unknown).
     """
 
     x0: float
@@ -86,6 +89,7 @@ class Word:
     size: float = 0.0
     bold: bool = False
     mono: bool = False
+    run_on: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,7 +197,7 @@ def render_document_page(doc: pymupdf.Document, index: int, *, dpi: int) -> tupl
             fonts = word_fonts(raw, textpage.extractDICT()["blocks"])
         except Exception:  # the fonts only tell headings: a page is never lost for them
             logger.warning("page %d: the fonts of its words could not be read", index + 1, exc_info=True)
-            fonts = [(0.0, False, False)] * len(raw)
+            fonts = [(0.0, False, False, False)] * len(raw)
         words = []
         for (x0, y0, x1, y1, text, block, line, word), font in zip(raw, fonts, strict=True):
             box = pymupdf.Rect(x0, y0, x1, y1) * to_rendered
@@ -213,21 +217,22 @@ def render_document_page(doc: pymupdf.Document, index: int, *, dpi: int) -> tupl
 
 def word_fonts(
     words: Sequence[tuple[float, float, float, float, str, int, int, int]], blocks: Sequence[dict[str, Any]]
-) -> list[tuple[float, bool, bool]]:
+) -> list[tuple[float, bool, bool, bool]]:
     """The font size, boldness and monospacing of each word: those of the span of its line (the same text
     page's ``extractDICT``, numbered alike) that holds the word's centre, or lies nearest to it
-    (``span_font``)."""
+    (``span_font``); and whether that span holds more text than the word (``Word.run_on``)."""
     fonts = []
-    for x0, _, x1, _, _, block, line, _ in words:
+    for x0, _, x1, _, text, block, line, _ in words:
         try:
             spans = blocks[block]["lines"][line]["spans"]
         except (IndexError, KeyError):
             spans = []
         if not spans:
-            fonts.append((0.0, False, False))
+            fonts.append((0.0, False, False, False))
             continue
         cx = (x0 + x1) / 2
-        fonts.append(span_font(min(spans, key=lambda s: max(s["bbox"][0] - cx, cx - s["bbox"][2], 0.0))))
+        span = min(spans, key=lambda s: max(s["bbox"][0] - cx, cx - s["bbox"][2], 0.0))
+        fonts.append((*span_font(span), span["text"].strip() != text))
     return fonts
 
 

@@ -3,6 +3,8 @@ running ones dropped, fragments merged, reading order, Kendall's tau, on tiny ha
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from serve_app.core import arrange
@@ -462,6 +464,27 @@ def test_item_starts_are_bullets_or_enumerators_followed_by_text() -> None:
     # An algorithm's line number, a listing's label: not list items.
     for text in [*not_starts, "1: x \u2190 0", "a: [\\detokenize{a}]"]:
         assert not arrange.is_item_start(line(0, 0, 100, 10, text)), text
+
+
+def test_a_marker_run_into_its_text_or_set_as_a_superscript_starts_no_item() -> None:
+    run_on = [  # a footnote typed "5. The use ...": one span, as a date or an initial would be
+        Word(50, 700, 58, 709, "5.", 0, 0, 0, 9.0, run_on=True),
+        Word(60, 700, 80, 709, "The", 0, 0, 1, 9.0, run_on=True),
+        Word(82, 700, 100, 709, "use", 0, 0, 2, 9.0, run_on=True),
+    ]
+    [footnote] = arrange.text_lines(run_on)
+    assert footnote.text == "5. The use" and not footnote.lead_apart
+    assert not arrange.is_item_start(footnote)
+    label = [dataclasses.replace(run_on[0], run_on=False), *run_on[1:]]  # a list's label: a span of its own
+    assert arrange.is_item_start(arrange.text_lines(label)[0])
+    superscript = [dataclasses.replace(run_on[0], size=6.0, run_on=False), *run_on[1:]]  # a footnote mark
+    assert not arrange.is_item_start(arrange.text_lines(superscript)[0])
+    # The model's list made of such lines is text; text starting with one stays text.
+    relabelled = arrange.lists_from_items([region("list", (50, 700, 100, 709))], [footnote])
+    assert [r.label for r in relabelled] == ["text"]
+    assert [r.label for r in arrange.lists_from_items([region("text", (50, 700, 100, 709))], [footnote])] == [
+        "text"
+    ]
 
 
 def test_items_become_one_list_and_lists_without_items_become_text() -> None:

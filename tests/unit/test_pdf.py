@@ -352,6 +352,19 @@ def test_a_page_whose_drawings_cannot_be_read_keeps_its_image_and_words(
     assert content.graphics == [] and content.tables == []
 
 
+def test_a_word_set_apart_from_the_text_after_it_is_not_run_on() -> None:
+    with pymupdf.open() as doc:
+        page = doc.new_page(width=300, height=200)
+        page.insert_text((20, 40), "5. The use of it", fontsize=10, fontname="tiro")  # typed in running text
+        page.insert_text((20, 80), "3.", fontsize=10, fontname="tiro")  # a list's label, set in a box
+        page.insert_text((34, 80), "Item text", fontsize=10, fontname="tiro")
+        pdf = doc.tobytes()
+    _, content = render_page_at(pdf, 0, dpi=72)
+    run_on = [(w.text, w.run_on) for w in content.words]
+    assert run_on[:2] == [("5.", True), ("The", True)]
+    assert run_on[-3:] == [("3.", False), ("Item", True), ("text", True)]
+
+
 def test_a_page_whose_fonts_cannot_be_read_keeps_its_words_without_sizes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -363,7 +376,7 @@ def test_a_page_whose_fonts_cannot_be_read_keeps_its_words_without_sizes(
     monkeypatch.setattr(pdf_module, "word_fonts", broken)
     _, content = render_page_at(ruled_table_pdf(), 0, dpi=72)
     assert len(content.words) == 17 and all(
-        (w.size, w.bold, w.mono) == (0, False, False) for w in content.words
+        (w.size, w.bold, w.mono, w.run_on) == (0, False, False, False) for w in content.words
     )
     assert content.tables  # the rest of the page is read as usual
 
