@@ -48,6 +48,10 @@ BOLD_FONT = re.compile(r"(bold|cmbx|cmb\b|cmssbx|black|heavy|semibold|demi|\.b\b
 MONO_FONT = re.compile(
     r"(mono|courier|cmtt|sftt|lmtt|inconsolata|typewriter|txtt|beramono|dejavusansmono)", re.I
 )
+# Producers and creators (PDF metadata) that set a list's label in a box of its own, so that it is a text
+# span of its own: TeX's engines and drivers (pdfTeX, XeTeX, LuaTeX, "LaTeX with hyperref", dvips,
+# dvipdfmx). A browser sets an ordered list's "1." in one span with the item's text.
+LABELS_APART = re.compile(r"TeX|dvips|dvipdfm")
 
 # What pymupdf raises on damaged input: FileDataError/EmptyFileError are RuntimeErrors, "bad xref" is a
 # ValueError, and errors from the MuPDF bindings derive from FzErrorBase.
@@ -75,7 +79,8 @@ class Word:
     (monospaced) are the font of the text span the word lies in (0.0, False, False where unknown).
     ``run_on``: that span holds more text than the word, so the word is not set apart from what follows
     it: "5. The use" typed in running text (a footnote, a date, "D. Arcis") is one span, while a list's
-    label is put in a box of its own and so a span of its own (False where unknown).
+    label is put in a box of its own and so a span of its own. Only told in PDFs made by TeX
+    (``LABELS_APART``); False elsewhere and where unknown.
     """
 
     x0: float
@@ -195,7 +200,9 @@ def render_document_page(doc: pymupdf.Document, index: int, *, dpi: int) -> tupl
         raw = textpage.extractWORDS()
         try:
             fonts = word_fonts(raw, textpage.extractDICT()["blocks"])
-        except Exception:  # the fonts only tell headings: a page is never lost for them
+            if not labels_apart(doc):
+                fonts = [(size, bold, mono, False) for size, bold, mono, _ in fonts]
+        except Exception:  # the fonts only tell headings and items: a page is never lost for them
             logger.warning("page %d: the fonts of its words could not be read", index + 1, exc_info=True)
             fonts = [(0.0, False, False, False)] * len(raw)
         words = []
@@ -234,6 +241,15 @@ def word_fonts(
         span = min(spans, key=lambda s: max(s["bbox"][0] - cx, cx - s["bbox"][2], 0.0))
         fonts.append((*span_font(span), span["text"].strip() != text))
     return fonts
+
+
+def labels_apart(doc: pymupdf.Document) -> bool:
+    """Was ``doc`` made by a producer that sets a list's label as a text span of its own
+    (``LABELS_APART``), so that a word run on in one span with the text after it is no label
+    (``Word.run_on``)?"""
+    metadata = doc.metadata or {}
+    made_by = f"{metadata.get('producer') or ''} {metadata.get('creator') or ''}"
+    return LABELS_APART.search(made_by) is not None
 
 
 def span_font(span: dict[str, Any]) -> tuple[float, bool, bool]:

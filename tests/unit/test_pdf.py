@@ -352,17 +352,24 @@ def test_a_page_whose_drawings_cannot_be_read_keeps_its_image_and_words(
     assert content.graphics == [] and content.tables == []
 
 
-def test_a_word_set_apart_from_the_text_after_it_is_not_run_on() -> None:
+def labelled_page(producer: str) -> bytes:
     with pymupdf.open() as doc:
         page = doc.new_page(width=300, height=200)
         page.insert_text((20, 40), "5. The use of it", fontsize=10, fontname="tiro")  # typed in running text
         page.insert_text((20, 80), "3.", fontsize=10, fontname="tiro")  # a list's label, set in a box
         page.insert_text((34, 80), "Item text", fontsize=10, fontname="tiro")
-        pdf = doc.tobytes()
-    _, content = render_page_at(pdf, 0, dpi=72)
+        doc.set_metadata({"producer": producer})
+        return doc.tobytes()
+
+
+def test_a_word_set_apart_from_the_text_after_it_is_not_run_on() -> None:
+    _, content = render_page_at(labelled_page("pdfTeX-1.40.25"), 0, dpi=72)
     run_on = [(w.text, w.run_on) for w in content.words]
     assert run_on[:2] == [("5.", True), ("The", True)]
     assert run_on[-3:] == [("3.", False), ("Item", True), ("text", True)]
+    # Other producers may set a label in one span with its text (a browser's "1." of an ordered list).
+    _, content = render_page_at(labelled_page("Skia/PDF m156"), 0, dpi=72)
+    assert not any(w.run_on for w in content.words)
 
 
 def test_a_page_whose_fonts_cannot_be_read_keeps_its_words_without_sizes(
