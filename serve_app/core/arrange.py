@@ -42,12 +42,12 @@ each one changes (``order_tau`` scores an order against the PDF's content stream
    between two rows of code, whose ends and indents are the code's), become one.
 10. ``reading_order``: XY-cut, columns (at least a quarter of the width) before bands, captions right
    after their figure or table.
-11. ``lists_from_items``: a text region whose first line starts a list item (a bullet or an enumerator,
-   ``is_item_start``; not a dash that a justified paragraph wrapped to the start of a line,
-   ``wrapped_dash``) is a list, a list region without any item start is text, a text region holding two
-   item starts or more under lines that start none is split into the paragraph and the list it
-   introduces, and list items next to one another in reading order, with the text indented under an
-   item, become one list (PubLayNet's convention: a whole list is one region).
+11. ``lists_from_items``: a text region whose first line starts a list item (a bullet or an enumerator
+   standing apart from its text as a label does, ``is_item_start``; not a dash that a justified paragraph
+   wrapped to the start of a line, ``wrapped_dash``) is a list, a list region without any item start is
+   text, a text region holding two item starts or more under lines that start none is split into the
+   paragraph and the list it introduces, and list items next to one another in reading order, with the
+   text indented under an item, become one list (PubLayNet's convention: a whole list is one region).
 
 Labels follow PubLayNet (``serve_app.core.layout.LABELS``). Regions with other labels (a user's model) keep
 their boxes, hold no lines and are only put in order; steps 1, 2, 6, 7 and 11 run only for a model whose
