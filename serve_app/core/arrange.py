@@ -951,8 +951,9 @@ def is_item_start(line: TextLine) -> bool:
     """Does ``line`` start a list item: a bullet or an enumerator (``BULLETS``, ``ENUMERATOR``) standing
     apart (``TextLine.lead_apart``), then text? The labels of the real test set follow the same rule."""
     tokens = line.text.split(maxsplit=1)
-    marker = tokens[0] in BULLETS or ENUMERATOR.match(tokens[0]) is not None if tokens else False
-    return len(tokens) == 2 and marker and line.lead_apart
+    if len(tokens) != 2 or not line.lead_apart:
+        return False
+    return tokens[0] in BULLETS or ENUMERATOR.match(tokens[0]) is not None
 
 
 def wrapped_dash(line: TextLine, lines: Sequence[TextLine], right: float) -> bool:

@@ -480,11 +480,9 @@ def test_a_marker_run_into_its_text_or_set_as_a_superscript_starts_no_item() -> 
     superscript = [dataclasses.replace(run_on[0], size=6.0, run_on=False), *run_on[1:]]  # a footnote mark
     assert not arrange.is_item_start(arrange.text_lines(superscript)[0])
     # The model's list made of such lines is text; text starting with one stays text.
-    relabelled = arrange.lists_from_items([region("list", (50, 700, 100, 709))], [footnote])
-    assert [r.label for r in relabelled] == ["text"]
-    assert [r.label for r in arrange.lists_from_items([region("text", (50, 700, 100, 709))], [footnote])] == [
-        "text"
-    ]
+    for label in ("list", "text"):
+        [kept] = arrange.lists_from_items([region(label, (50, 700, 100, 709))], [footnote])
+        assert kept.label == "text", label
 
 
 def test_items_become_one_list_and_lists_without_items_become_text() -> None:
