@@ -7,6 +7,7 @@ coordinates; ``text_in_box`` reads the words inside a region.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import re
@@ -369,7 +370,10 @@ def ruled_tables(page: pymupdf.Page, rules: Sequence[Box], lines: Sequence[Box])
 
     ``rules``: the page's thin vector paths; ``lines``: its text lines' boxes. A grid of rules is a table
     when at least two of its rows have text in two cells or more (rules around a box or under headings also
-    make grids, with one text cell per row). The real-page labeller labels tables with this too.
+    make grids, with one text cell per row). A booktabs group is no table when fewer than two of its rows
+    hold two cells and a row of one cell spans most of it (``_cell_rows``): framed boxes drawn with thin
+    lines and stacked down a page also give three rules of one width, with code and paragraphs between
+    them. The real-page labeller labels tables with this too.
     """
     tables: list[Box] = []
     for table in page.find_tables(strategy="lines").tables:
@@ -380,6 +384,7 @@ def ruled_tables(page: pymupdf.Page, rules: Sequence[Box], lines: Sequence[Box])
             b = pymupdf.Rect(table.bbox) * page.derotation_matrix  # the finder answers on the rotated page
             tables.append((b.x0, b.y0, b.x1, b.y1))
     horizontal = sorted(_horizontal_rules(rules), key=lambda r: r[1])
+    words: list[Box] = []  # read when a group of rules is found
     used = [False] * len(horizontal)
     for i, first in enumerate(horizontal):
         if used[i]:
@@ -398,9 +403,41 @@ def ruled_tables(page: pymupdf.Page, rules: Sequence[Box], lines: Sequence[Box])
             continue
         box = (first[0], first[1], first[2], group[-1][3])
         rows = [ln for ln in lines if box_area(ln) > 0 and box_overlap(ln, box) / box_area(ln) > 0.8]
-        if len(rows) >= 2 and not any(box_overlap(box, t) > 0 for t in tables):
+        if len(rows) < 2 or any(box_overlap(box, t) > 0 for t in tables):
+            continue
+        words = words or [tuple(w[:4]) for w in page.get_text("words")]
+        cells, wide = _cell_rows(words, box)
+        if cells >= 2 or not wide:
             tables.append(box)
     return tables
+
+
+def _cell_rows(words: Sequence[Box], box: Box, *, wide: float = 0.6) -> tuple[int, bool]:
+    """How many rows of the ``words`` inside ``box`` hold two cells or more: two words side by side at
+    least the row's line height apart (a table's column gap; the words of a sentence or of code are a
+    third of that apart); and whether a row of one cell spans ``wide`` of the box's width or more (a
+    paragraph or a line of code, not a cell). Words sharing half their height are a row."""
+    inside = sorted(
+        (w for w in words if box_area(w) > 0 and box_overlap(w, box) / box_area(w) > 0.8), key=lambda w: w[1]
+    )
+    rows: list[list[Box]] = []
+    for w in inside:
+        for row in rows:
+            first = row[0]
+            if min(first[3], w[3]) - max(first[1], w[1]) > 0.5 * min(first[3] - first[1], w[3] - w[1]):
+                row.append(w)
+                break
+        else:
+            rows.append([w])
+    count, spanning = 0, False
+    for row in rows:
+        row.sort(key=lambda w: w[0])
+        height = min(w[3] - w[1] for w in row)
+        if any(b[0] - a[2] >= height for a, b in itertools.pairwise(row)):
+            count += 1
+        elif row[-1][2] - row[0][0] >= wide * (box[2] - box[0]):
+            spanning = True
+    return count, spanning
 
 
 def text_in_box(

@@ -316,6 +316,26 @@ def test_ruled_tables_come_with_the_page_content() -> None:
     assert plain.tables == []
 
 
+def test_framed_boxes_stacked_down_a_page_are_no_table() -> None:
+    """Boxes drawn with thin lines (a macro's signature in each, a paragraph between them) give three
+    horizontal rules of one width, as a booktabs table does, but one cell to a row."""
+    with pymupdf.open() as doc:
+        page = doc.new_page(width=400, height=500)
+        for top in (100, 160, 220):
+            for y in (top, top + 20):
+                page.draw_line(pymupdf.Point(50, y), pymupdf.Point(350, y), width=0.5)
+            for x in (50, 350):
+                page.draw_line(pymupdf.Point(x, top), pymupdf.Point(x, top + 20), width=0.5)
+            page.insert_text((60, top + 14), "\\thumbySetup{<options>}", fontsize=9, fontname="cour")
+            page.insert_text((50, top + 40), "The height of each page, in points, as set here.", fontsize=9)
+        pdf = doc.tobytes()
+    _, content = render_page_at(pdf, 0, dpi=72)
+    assert content.tables == []
+    # The same rules around rows of two cells are a table.
+    _, table = render_page_at(ruled_table_pdf(), 0, dpi=72)
+    assert (50, 100, 350, 180) in [tuple(round(v) for v in box) for box in table.tables]
+
+
 def test_a_page_of_many_thousands_of_paths_gives_a_bounded_number_of_graphics() -> None:
     with pymupdf.open() as doc:
         page = doc.new_page(width=600, height=800)
