@@ -422,7 +422,7 @@ def _cell_rows(words: Sequence[Box], box: Box, *, wide: float = 0.6) -> tuple[in
     )
     rows: list[list[Box]] = []
     for w in inside:
-        for row in rows:
+        for row in reversed(rows[-3:]):  # top to bottom: a word joins one of the last rows or starts one
             first = row[0]
             if min(first[3], w[3]) - max(first[1], w[1]) > 0.5 * min(first[3] - first[1], w[3] - w[1]):
                 row.append(w)
