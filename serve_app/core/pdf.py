@@ -211,7 +211,7 @@ def render_document_page(doc: pymupdf.Document, index: int, *, dpi: int) -> tupl
             box = pymupdf.Rect(x0, y0, x1, y1) * to_rendered
             words.append(Word(box.x0, box.y0, box.x1, box.y1, text, block, line, word, *font))
         try:
-            graphics, tables = page_drawings(page, _line_boxes(raw))
+            graphics, tables = page_drawings(page, raw)
         except Exception:  # they only refine the detections: a page is never lost for them
             logger.warning("page %d: its graphics and tables could not be read", index + 1, exc_info=True)
             graphics, tables = [], []
@@ -273,14 +273,17 @@ def _line_boxes(words: Sequence[tuple[float, float, float, float, str, int, int,
     return list(lines.values())
 
 
-def page_drawings(page: pymupdf.Page, lines: Sequence[Box] | None = None) -> tuple[list[Box], list[Box]]:
+def page_drawings(
+    page: pymupdf.Page, words: Sequence[tuple[float, float, float, float, str, int, int, int]] | None = None
+) -> tuple[list[Box], list[Box]]:
     """The boxes of ``page``'s graphics and of its ruled tables (see ``PageContent``), on the rendered page.
 
-    ``lines``: the boxes of its text lines in the unrotated page's space (None: read here). Tables are
-    looked for only on a page with ``MIN_TABLE_RULES`` horizontal rules or more.
+    ``words``: its words as pymupdf's ``extractWORDS`` gives them, in the unrotated page's space (None: read
+    here). Tables are looked for only on a page with ``MIN_TABLE_RULES`` horizontal rules or more.
     """
-    if lines is None:
-        lines = _line_boxes(page.get_text("words"))
+    if words is None:
+        words = page.get_text("words")
+    lines = _line_boxes(words)
     rect = page.rect  # the rendered (rotated, cropped) page, origin top-left
     to_rendered = page.rotation_matrix
     largest = MAX_GRAPHIC_SHARE * rect.get_area()
@@ -305,7 +308,8 @@ def page_drawings(page: pymupdf.Page, lines: Sequence[Box] | None = None) -> tup
     drawn = fewer_boxes([(b.x0, b.y0, b.x1, b.y1) for b in graphics], MAX_PAGE_GRAPHICS, gap=GRAPHICS_GAP)
     tables: list[pymupdf.Rect] = []
     if len(_horizontal_rules(rules)) >= MIN_TABLE_RULES:
-        tables = [pymupdf.Rect(t) * to_rendered for t in ruled_tables(page, rules, lines)]
+        boxes_of_words: list[Box] = [(w[0], w[1], w[2], w[3]) for w in words]
+        tables = [pymupdf.Rect(t) * to_rendered for t in ruled_tables(page, rules, lines, boxes_of_words)]
     return drawn, [(b.x0, b.y0, b.x1, b.y1) for b in tables]
 
 
@@ -364,11 +368,14 @@ def _holds_a_line(boxes: Sequence[Box], lines: Sequence[Box]) -> list[bool]:
     return out
 
 
-def ruled_tables(page: pymupdf.Page, rules: Sequence[Box], lines: Sequence[Box]) -> list[Box]:
+def ruled_tables(
+    page: pymupdf.Page, rules: Sequence[Box], lines: Sequence[Box], words: Sequence[Box] | None = None
+) -> list[Box]:
     """Ruled tables, in the unrotated page's coordinates: pymupdf's table finder (full grids), plus
     booktabs-style tables (three or more horizontal rules of one width with text rows between them).
 
-    ``rules``: the page's thin vector paths; ``lines``: its text lines' boxes. A grid of rules is a table
+    ``rules``: the page's thin vector paths; ``lines``: its text lines' boxes; ``words``: its words' boxes
+    (None: read from ``page`` when a booktabs group needs them). A grid of rules is a table
     when at least two of its rows have text in two cells or more (rules around a box or under headings also
     make grids, with one text cell per row). A booktabs group is no table when fewer than two of its rows
     hold two cells and a row of one cell spans most of it (``_cell_rows``): framed boxes drawn with thin
@@ -384,7 +391,6 @@ def ruled_tables(page: pymupdf.Page, rules: Sequence[Box], lines: Sequence[Box])
             b = pymupdf.Rect(table.bbox) * page.derotation_matrix  # the finder answers on the rotated page
             tables.append((b.x0, b.y0, b.x1, b.y1))
     horizontal = sorted(_horizontal_rules(rules), key=lambda r: r[1])
-    words: list[Box] = []  # read when a group of rules is found
     used = [False] * len(horizontal)
     for i, first in enumerate(horizontal):
         if used[i]:
@@ -405,7 +411,8 @@ def ruled_tables(page: pymupdf.Page, rules: Sequence[Box], lines: Sequence[Box])
         rows = [ln for ln in lines if box_area(ln) > 0 and box_overlap(ln, box) / box_area(ln) > 0.8]
         if len(rows) < 2 or any(box_overlap(box, t) > 0 for t in tables):
             continue
-        words = words or [tuple(w[:4]) for w in page.get_text("words")]
+        if words is None:
+            words = [(w[0], w[1], w[2], w[3]) for w in page.get_text("words")]
         cells, wide = _cell_rows(words, box)
         if cells >= 2 or not wide:
             tables.append(box)
